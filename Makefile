@@ -1,0 +1,51 @@
+# aibox-policy build. `make demo` and `make test` are the two commands a newcomer runs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+BIN := node_modules/.bin
+export NODE_OPTIONS ?=
+export npm_config_update_notifier := false
+export npm_config_fund := false
+export npm_config_audit := false
+
+SRC := $(shell find src commands -name '*.ts' 2>/dev/null)
+
+.PHONY: build deps sysdeps test test-unit test-e2e typecheck bench demo clean stress fuzz
+
+# npm packages, from the committed lockfile (re-run only when the lockfile changes).
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+# Debian packages the tests use (docker-registry, skopeo, htpasswd, openssl); installed when missing.
+sysdeps:
+	@scripts/install-sysdeps.sh
+
+dist/.stamp: node_modules/.package-lock.json tsconfig.json $(SRC)
+	$(BIN)/tsc -p tsconfig.json
+	$(BIN)/oclif manifest >/dev/null
+	@touch $@
+
+build: dist/.stamp
+
+typecheck: deps
+	$(BIN)/tsc -p tsconfig.test.json
+
+test: sysdeps build typecheck
+	$(BIN)/mocha
+
+test-unit: build
+	$(BIN)/mocha --spec 'test/unit/**/*.test.ts'
+
+test-e2e: sysdeps build
+	$(BIN)/mocha --spec 'test/e2e/**/*.test.ts'
+
+bench: sysdeps build
+	node --import tsx bench/run.ts
+
+demo: build
+	scripts/demo.sh
+
+clean:
+	rm -rf dist oclif.manifest.json .tmp

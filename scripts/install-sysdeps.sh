@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite and benchmarks use, when they are missing:
+# docker-registry (CNCF distribution 2.8, the real registry tests talk to), skopeo (interop
+# oracle), apache2-utils (htpasswd for the Basic-auth registry), openssl (test CA).
+# Non-interactive; uses sudo when not root.
+set -euo pipefail
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+echo "installing Debian packages: ${need[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y --no-install-recommends "${need[@]}" </dev/null; then
+  $SUDO apt-get update </dev/null
+  $SUDO apt-get install -y --no-install-recommends "${need[@]}" </dev/null
+fi

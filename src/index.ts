@@ -1,0 +1,5 @@
+/**
+ * aibox-policy: the public library API. Everything the `aibox` CLI does is available here;
+ * commands in `commands/` only parse flags, call these functions and print.
+ */
+export * from './errors.js'
