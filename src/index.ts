@@ -3,3 +3,4 @@
  * commands in `commands/` only parse flags, call these functions and print.
  */
 export * from './errors.js'
+export * from './oci/index.js'
