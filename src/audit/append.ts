@@ -289,6 +289,8 @@ function appendLocked(log: string, inputs: AuditEventInput[], now: () => Date, a
     throw fsError(err, 'open the audit log', log)
   }
   try {
+    // One clock reading per append: every entry of the batch and the anchor share it.
+    const time = now().toISOString()
     let size = fs.fstatSync(fd).size
     const hs = readHead(headFile)
     const todo: AuditEventInput[] = [...inputs]
@@ -314,7 +316,7 @@ function appendLocked(log: string, inputs: AuditEventInput[], now: () => Date, a
         warnings.push(`the last line of ${log} was complete but lacked its newline (an interrupted append): completed it`)
       } else {
         const quarantine = quarantinePathFor(log)
-        const record = {time: now().toISOString(), log, offset, bytes: torn.length, sha256, data: torn.toString('base64')}
+        const record = {time, log, offset, bytes: torn.length, sha256, data: torn.toString('base64')}
         appendDurableSync(quarantine, `${JSON.stringify(record)}\n`, {mode: 0o600})
         fs.ftruncateSync(fd, offset)
         fs.fsyncSync(fd)
@@ -350,7 +352,7 @@ function appendLocked(log: string, inputs: AuditEventInput[], now: () => Date, a
     let offset = size
     for (const input of todo) {
       seq++
-      const line = serializeEntry({seq, time: now().toISOString(), event: input.event, actor, ...input.fields, prev})
+      const line = serializeEntry({seq, time, event: input.event, actor, ...input.fields, prev})
       const bytes = Buffer.byteLength(line)
       if (bytes > MAX_LINE_BYTES) {
         throw new InputError('AUDIT_EVENT_TOO_LARGE', `the ${input.event} audit event is ${bytes} bytes; the limit is ${MAX_LINE_BYTES}`, {
@@ -369,7 +371,7 @@ function appendLocked(log: string, inputs: AuditEventInput[], now: () => Date, a
     if (anchored) {
       const h = hs.state === 'ok' ? hs.head : undefined
       first = h?.first ?? (size > 0 ? lineHash(firstLine(fd, size) ?? '') : pending[0]!.hash)
-      writeHead(headFile, {v: HEAD_VERSION, ...committed, first, pending, time: now().toISOString()} satisfies AuditHead)
+      writeHead(headFile, {v: HEAD_VERSION, ...committed, first, pending, time} satisfies AuditHead)
     }
 
     const data = Buffer.from(parts.join(''), 'utf8')
@@ -378,7 +380,7 @@ function appendLocked(log: string, inputs: AuditEventInput[], now: () => Date, a
     fs.fsyncSync(fd)
 
     if (anchored) {
-      writeHead(headFile, {v: HEAD_VERSION, seq, hash: prev, size: offset, first, pending: [], time: now().toISOString()} satisfies AuditHead)
+      writeHead(headFile, {v: HEAD_VERSION, seq, hash: prev, size: offset, first, pending: [], time} satisfies AuditHead)
     }
     return {log, entries, anchored, ...(repaired ? {repaired} : {}), warnings}
   } catch (err) {
