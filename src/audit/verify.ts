@@ -286,7 +286,7 @@ export async function verifyChain(log: string, options: VerifyOptions = {}): Pro
     entries: lines.length,
     verified: lines.length,
     lastSeq: lines.at(-1)?.entry?.seq ?? null,
-    anchoredSeq: null,
+    anchoredSeq: hs?.state === 'ok' ? hs.head.seq : null,
     unanchored: 0,
   }
   const broken = checkChain(lines)
