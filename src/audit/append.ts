@@ -52,7 +52,7 @@ export interface AuditOptions {
   actor?: string
   /** Environment for the defaults above; default process.env. */
   env?: PathEnv
-  /** How long to wait for another process's append; default 30 s (then TransientError LOCK_TIMEOUT, exit 4). */
+  /** How long to wait for another process's append; default 60 s (then TransientError LOCK_TIMEOUT, exit 4). */
   lockTimeoutMs?: number
 }
 
