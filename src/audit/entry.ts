@@ -67,10 +67,12 @@ export function lineHash(line: Uint8Array | string): string {
   return `sha256:${createHash('sha256').update(line).digest('hex')}`
 }
 
+// Objects built here have no prototype, so a hostile "__proto__" key read from a log line is
+// kept as an ordinary key instead of silently replacing the object's prototype.
 function sortDeep(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortDeep)
   if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {}
+    const out: Record<string, unknown> = Object.create(null)
     for (const k of Object.keys(v).sort()) out[k] = sortDeep((v as Record<string, unknown>)[k])
     return out
   }
@@ -79,7 +81,7 @@ function sortDeep(v: unknown): unknown {
 
 /** The entry with its keys in the canonical order (base keys first, then the rest sorted, deeply). */
 export function orderEntry(entry: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
+  const out: Record<string, unknown> = Object.create(null)
   for (const k of BASE_KEYS) if (entry[k] !== undefined) out[k] = entry[k]
   const base = new Set<string>(BASE_KEYS)
   for (const k of Object.keys(entry).sort()) if (!base.has(k) && entry[k] !== undefined) out[k] = sortDeep(entry[k])

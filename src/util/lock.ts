@@ -324,17 +324,19 @@ export async function acquireLock(target: string, options: LockOptions = {}): Pr
   let released = false
   let lost = false
   const refresh = setInterval(() => {
-    const cur = observe(lockfile)
-    if (cur?.owner?.nonce !== owner.nonce) {
-      lost = true
-      clearInterval(refresh)
-      return
-    }
-    const now = new Date()
+    // Keeps the mtime fresh for waiters that cannot check our pid (other hosts). Never throws:
+    // an error in a timer would crash the process; a lost lock shows in stillHeld()/release().
     try {
+      const cur = observe(lockfile)
+      if (cur?.owner?.nonce !== owner.nonce) {
+        lost = true
+        clearInterval(refresh)
+        return
+      }
+      const now = new Date()
       fs.utimesSync(lockfile, now, now)
     } catch {
-      // the next refresh or release notices a lost lock
+      // transient; the next refresh or release decides
     }
   }, Math.max(50, Math.floor(staleMs / 3)))
   refresh.unref()

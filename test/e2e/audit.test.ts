@@ -7,7 +7,7 @@ import path from 'node:path'
 import {headPathFor} from '../../src/audit/index.js'
 import {ROOT, aibox} from '../helpers/cli.js'
 import {tmpdir} from '../helpers/tmp.js'
-import {SAMPLE_EVENTS, buildLog, readLines, writeLines} from '../unit/audit/fixtures.js'
+import {SAMPLE_EVENTS, buildLog, readLines, writeLines} from '../helpers/audit-fixtures.js'
 
 const ajv = new Ajv.default({allErrors: true, allowUnionTypes: true})
 addFormats.default(ajv)

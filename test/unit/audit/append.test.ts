@@ -17,7 +17,7 @@ import {
 import {AiboxError, ValidationError} from '../../../src/errors.js'
 import {finished, runTs, sleep, spawnTs, waitForOutput} from '../../helpers/children.js'
 import {tmpdir} from '../../helpers/tmp.js'
-import {D1, D2, SAMPLE_EVENTS, buildLog, readLines, steppingClock, writeLines} from './fixtures.js'
+import {D1, D2, SAMPLE_EVENTS, buildLog, readLines, steppingClock, writeLines} from '../../helpers/audit-fixtures.js'
 
 const CHILDREN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children')
 

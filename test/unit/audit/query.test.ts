@@ -5,7 +5,7 @@ import path from 'node:path'
 import {eventMatcher, exportAudit, exportLine, parseSince, queryAudit, readAuditLog, unknownEventNames} from '../../../src/audit/index.js'
 import {AiboxError} from '../../../src/errors.js'
 import {tmpdir} from '../../helpers/tmp.js'
-import {SAMPLE_EVENTS, buildLog, readLines} from './fixtures.js'
+import {SAMPLE_EVENTS, buildLog, readLines} from '../../helpers/audit-fixtures.js'
 
 const NOW = new Date('2025-01-01T00:30:00Z')
 
@@ -158,6 +158,13 @@ describe('audit/query', () => {
         expect(e).to.not.have.property('prev')
         expect(e).to.have.property('seq')
       }
+    })
+    it('keeps a hostile "__proto__" key as data instead of dropping it', () => {
+      const entry = JSON.parse('{"seq":1,"time":"t","event":"x.y","actor":"a","ref":null,"digest":null,"version":null,"prev":"p","__proto__":{"polluted":true}}')
+      const line = exportLine(entry)
+      expect(JSON.parse(line)).to.have.own.property('__proto__')
+      expect(line).to.contain('"__proto__":{"polluted":true}')
+      expect(({} as Record<string, unknown>).polluted).to.equal(undefined)
     })
     it('orders keys of entries written by other tools the same way', () => {
       const line = exportLine({prev: 'p', zeta: {b: 1, a: 2}, alpha: 1, event: 'x.y', seq: 1, time: 't', actor: 'a', ref: null, digest: null, version: null} as never)

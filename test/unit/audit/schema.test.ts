@@ -7,7 +7,7 @@ import path from 'node:path'
 import {AUDIT_EVENTS, AUDIT_EVENT_NAMES, appendAuditEvents} from '../../../src/audit/index.js'
 import {ROOT} from '../../helpers/cli.js'
 import {tmpdir} from '../../helpers/tmp.js'
-import {SAMPLE_EVENTS, readLines, steppingClock} from './fixtures.js'
+import {SAMPLE_EVENTS, readLines, steppingClock} from '../../helpers/audit-fixtures.js'
 
 const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'audit-entry.schema.json'), 'utf8'))
 

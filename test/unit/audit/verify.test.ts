@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {GENESIS_PREV, appendAudit, headPathFor, lineHash, serializeEntry, verifyChain} from '../../../src/audit/index.js'
 import {tmpdir} from '../../helpers/tmp.js'
-import {D1, buildLog, readLines, writeLines} from './fixtures.js'
+import {D1, buildLog, readLines, writeLines} from '../../helpers/audit-fixtures.js'
 
 /** A forged entry with the given seq and prev, as an attacker who knows the format would write it. */
 function forged(seq: number, prev: string): string {

@@ -2,7 +2,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {type AuditEventInput, appendAuditEvents} from '../../../src/audit/index.js'
+import {type AuditEventInput, appendAuditEvents} from '../../src/audit/index.js'
 
 export const D1 = `sha256:${'1'.repeat(64)}`
 export const D2 = `sha256:${'2'.repeat(64)}`
