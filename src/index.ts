@@ -4,3 +4,6 @@
  */
 export * from './errors.js'
 export * from './oci/index.js'
+export * from './util/index.js'
+export * from './config/index.js'
+export * from './audit/index.js'

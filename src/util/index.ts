@@ -1,0 +1,3 @@
+export * from './atomic.js'
+export * from './fs-errors.js'
+export * from './lock.js'
