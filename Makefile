@@ -33,13 +33,13 @@ typecheck: deps
 	$(BIN)/tsc -p tsconfig.test.json
 
 test: sysdeps build typecheck
-	$(BIN)/mocha
+	$(BIN)/mocha 'test/**/*.test.ts'
 
 test-unit: build
-	$(BIN)/mocha --spec 'test/unit/**/*.test.ts'
+	$(BIN)/mocha 'test/unit/**/*.test.ts'
 
 test-e2e: sysdeps build
-	$(BIN)/mocha --spec 'test/e2e/**/*.test.ts'
+	$(BIN)/mocha 'test/e2e/**/*.test.ts'
 
 bench: sysdeps build
 	node --import tsx bench/run.ts
