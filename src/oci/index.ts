@@ -1,4 +1,5 @@
 export * from './content.js'
+export * from './copy.js'
 export * from './errors.js'
 export * from './manifest.js'
 export * from './media.js'

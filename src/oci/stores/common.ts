@@ -5,6 +5,7 @@
 import {Readable} from 'node:stream'
 
 import {assertDigest, readAll, toReadable, verifyBytes, VerifyingStream} from '../content.js'
+import {AiboxError} from '../../errors.js'
 import {OciError} from '../errors.js'
 import {throwIfAborted, abortError} from '../fsutil.js'
 import type {Descriptor} from '../target.js'
@@ -18,9 +19,9 @@ export function assertTag(tag: string): void {
   }
 }
 
-/** A reference that names content by digest (`sha256:…`, or another algorithm we then refuse). */
+/** A reference that names content by digest (`algo:hex`; tags cannot contain ":", so any such reference is one, and non-sha256 ones are then refused). */
 export function isDigestRef(ref: string): boolean {
-  return /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/.test(ref)
+  return /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(ref)
 }
 
 export function assertDescriptorShape(desc: Descriptor): void {
@@ -56,6 +57,10 @@ export async function readVerified(desc: Descriptor, body: Readable | Uint8Array
   body.on('error', (err) => v.destroy(err))
   try {
     return await readAll(body.pipe(v), max, desc.digest)
+  } catch (err) {
+    if (signal?.aborted) throw abortError(signal, `push of ${desc.digest}`)
+    if (err instanceof AiboxError) throw err
+    throw new OciError('IO_ERROR', `${location}: reading the content of ${desc.digest} failed: ${(err as Error)?.message ?? String(err)}`, {cause: err})
   } finally {
     signal?.removeEventListener('abort', onAbort)
     if (!body.destroyed) body.destroy()
