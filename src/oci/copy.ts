@@ -80,13 +80,15 @@ class Limiter {
   private readonly waiting: Array<() => void> = []
   constructor(private readonly n: number) {}
   async run<T>(fn: () => Promise<T>): Promise<T> {
+    // A released slot is handed straight to the next waiter, so a newcomer cannot take it in between.
     if (this.active >= this.n) await new Promise<void>((r) => this.waiting.push(r))
-    this.active++
+    else this.active++
     try {
       return await fn()
     } finally {
-      this.active--
-      this.waiting.shift()?.()
+      const next = this.waiting.shift()
+      if (next) next()
+      else this.active--
     }
   }
 }
@@ -290,6 +292,9 @@ class Engine {
       sourceError ??= err
       counted.destroy(err)
     })
+    // The destination may not be reading yet when the source fails: the failure is reported by
+    // push (it reads an errored stream) and by sourceError, never as an unhandled 'error' event.
+    counted.on('error', () => {})
     counted.on('close', () => {
       if (!stream.destroyed) stream.destroy()
     })
