@@ -581,19 +581,23 @@ async function extractTo(entry: Entry, file: string, size: number, digest: strin
   const hash = createHash('sha256')
   let n = 0
   let fh: fs.FileHandle | undefined
+  // Only our own file-system calls become IO_ERRORs; a failing entry stream is the archive's fault (scanError).
+  const local = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((err: unknown) => {
+      throw fsError(err, 'extract', `${name} into ${path.dirname(file)}`)
+    })
   try {
-    fh = await fs.open(file, 'wx', 0o600)
+    fh = await local(fs.open(file, 'wx', 0o600))
     for await (const c of entry) {
       const chunk = c as Buffer
       n += chunk.length
       if (digest !== undefined) hash.update(chunk)
-      await fh.write(chunk)
+      await local(fh.write(chunk))
     }
-    await fh.close()
+    await local(fh.close())
     fh = undefined
-  } catch (err) {
+  } finally {
     await fh?.close().catch(() => {})
-    throw err instanceof AiboxError ? err : fsError(err, 'extract', `${name} into ${path.dirname(file)}`)
   }
   if (n !== size) throw invalid(loc, `archive is truncated: ${name} has ${n} of ${size} bytes`)
   checkHash(hash, digest, loc, name)
@@ -723,6 +727,8 @@ async function addStreamEntry(pack: tar.Pack, header: TarHeader, source: Readabl
     fail = rej
   })
   const sink = pack.entry(header, (err) => (err ? fail(err) : done()))
+  // Failures reach us through the entry callback; an 'error' event with no listener would crash the process.
+  sink.on('error', () => {})
   let n = 0
   try {
     for await (const chunk of source) {
