@@ -607,13 +607,15 @@ async function extractTo(entry: Entry, file: string, size: number, digest: strin
 
 export interface WriteLayoutTarOptions {
   signal?: AbortSignal
+  /** Also compute the sha256 of the tar written (one more hashing pass over the output). */
+  digest?: boolean
   /** Called after each blob with the bytes written so far for it. */
   onProgress?: (desc: Descriptor, bytes: number) => void
 }
 
 export interface WriteLayoutTarResult {
-  /** `sha256:` of the tar file written. */
-  digest: string
+  /** `sha256:` of the tar file written, when asked for with `digest: true`. */
+  digest?: string
   /** Size of the tar file. */
   size: number
   /** Blobs written (every blob reachable from index.json, sorted by digest). */
@@ -639,9 +641,10 @@ export async function writeLayoutTar(source: LayoutDirStore | string, outFile: s
   const pack = tar.pack()
   const hash = createHash('sha256')
   let size = 0
+  const wantDigest = opts.digest === true
   const tap = new Transform({
     transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk)
+      if (wantDigest) hash.update(chunk)
       size += chunk.length
       cb(null, chunk)
     },
@@ -685,7 +688,9 @@ export async function writeLayoutTar(source: LayoutDirStore | string, outFile: s
     throw fsError(err, 'write archive', out)
   }
   await syncDir(path.dirname(out))
-  return {digest: `sha256:${hash.digest('hex')}`, size, blobs: digests}
+  const result: WriteLayoutTarResult = {size, blobs: digests}
+  if (wantDigest) result.digest = `sha256:${hash.digest('hex')}`
+  return result
 }
 
 /** Every blob reachable from index.json (manifests verified and parsed on the way). */
