@@ -182,6 +182,16 @@ describe('LayoutTarStore', () => {
     })
   })
 
+  describe('when the signal is aborted', () => {
+    it('stops with ABORTED and removes its temporary directory', async () => {
+      const g = buildGraph()
+      const sb = sandbox(zlib.gzipSync(await tarOf(validEntries(g))), 'x.tar.gz')
+      const ac = new AbortController()
+      ac.abort()
+      await expectRefused(sb, 'ABORTED', /aborted/, {signal: ac.signal})
+    })
+  })
+
   describe('when the archive is hostile', () => {
     it('refuses path traversal (../)', async () => {
       const g = buildGraph()
