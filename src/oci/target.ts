@@ -63,6 +63,24 @@ export interface TagLister {
   tags(opts?: OpOptions): Promise<string[]>
 }
 
+/**
+ * Cross-repository blob mount (distribution-spec v1.1 "mounting a blob from another repository"),
+ * offered by registry repositories. The copy engine tries it before transferring a blob.
+ */
+export interface Mounter {
+  /**
+   * Makes `desc` present in this repository by mounting it from `fromRepo` on the same registry.
+   * Resolves true when the blob is now present without transfer; false when the registry declined
+   * (it answered with an upload session, which the implementation cancels or keeps to itself), in
+   * which case the caller pushes the blob normally.
+   */
+  mount(desc: Descriptor, fromRepo: string, opts?: OpOptions): Promise<boolean>
+}
+
+export function isMounter(t: ReadOnlyTarget): t is Target & Mounter {
+  return typeof (t as Partial<Mounter>).mount === 'function'
+}
+
 export function isGraphTarget(t: ReadOnlyTarget): t is ReadOnlyGraphTarget {
   return typeof (t as Partial<PredecessorFinder>).predecessors === 'function'
 }
