@@ -4,3 +4,4 @@
  */
 export * from './errors.js'
 export * from './oci/index.js'
+export * from './sign/index.js'
