@@ -5,3 +5,4 @@
 export * from './errors.js'
 export * from './oci/index.js'
 export * from './sign/index.js'
+export * from './trust/index.js'
