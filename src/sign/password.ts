@@ -8,6 +8,7 @@
 import type {Readable, Writable} from 'node:stream'
 
 import {InputError} from '../errors.js'
+import type {PasswordSource} from './keys.js'
 
 export type PasswordOrigin = 'env:AIBOX_PASSWORD' | 'env:COSIGN_PASSWORD' | 'stdin' | 'tty'
 
@@ -160,8 +161,34 @@ export class HiddenPrompt {
   }
 }
 
-/** A `PasswordSource` callback for the key functions that asks only when a key is encrypted. */
-export function passwordPrompter(options: Omit<PasswordRequest, 'purpose' | 'source'> = {}) {
-  return async (context: {source: string; purpose: 'decrypt' | 'encrypt'}): Promise<string[]> =>
-    (await readPassword({...options, ...context})).candidates
+/**
+ * The passwords of one command run: stdin (with `--password-stdin`) is read once and reused, so
+ * `aibox key import` can decrypt an existing cosign key and re-encrypt it with the same input.
+ */
+export class PasswordSession {
+  private readonly options: Omit<PasswordRequest, 'purpose' | 'source' | 'confirm'>
+  private stdinText?: Promise<string>
+
+  constructor(options: Omit<PasswordRequest, 'purpose' | 'source' | 'confirm'> = {}) {
+    this.options = options
+  }
+
+  private async request(purpose: 'decrypt' | 'encrypt', source: string, confirm: boolean): Promise<PasswordResult> {
+    const env = this.options.env ?? process.env
+    if (this.options.passwordStdin && env.AIBOX_PASSWORD === undefined && env.COSIGN_PASSWORD === undefined) {
+      this.stdinText ??= readPasswordStdin(this.options.stdin ?? process.stdin, 'decrypt').then((c) => c[c.length - 1])
+      const exact = await this.stdinText
+      const trimmed = exact.replace(/\r?\n$/, '')
+      return {candidates: purpose === 'encrypt' || trimmed === exact ? [trimmed] : [trimmed, exact], origin: 'stdin'}
+    }
+    return readPassword({...this.options, purpose, source, confirm})
+  }
+
+  /** A `PasswordSource` for loading keys: called only when the key is encrypted. */
+  readonly decrypt: PasswordSource = async ({source}) => (await this.request('decrypt', source, false)).candidates
+
+  /** The password for a new key file (asked twice on a terminal). */
+  async forNewKey(source: string): Promise<string> {
+    return (await this.request('encrypt', source, true)).candidates[0]
+  }
 }

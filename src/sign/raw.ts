@@ -119,13 +119,13 @@ export function bindPayload(
   const samePayload = options.artifact !== undefined && payload.equals(Buffer.from(options.artifact))
   if (isInTotoType(payloadType)) {
     const statement = parseStatement(payload, source)
-    let wanted = options.subjectDigests
-    if (!wanted && options.artifact) {
-      const algs = new Set(subjectDigests(statement).map((d) => d.split(':')[0]).filter((a) => HASHES[a]))
-      wanted = [...algs].map((a) => `${a}:${createHash(HASHES[a]).update(options.artifact!).digest('hex')}`)
-      if (wanted.length === 0) wanted = [`sha256:${createHash('sha256').update(options.artifact).digest('hex')}`]
+    // Acceptable subjects: the digests the caller names, plus the artifact's own digests in every algorithm the statement uses.
+    const wanted = [...(options.subjectDigests ?? [])]
+    if (options.artifact) {
+      const algs = new Set(['sha256', ...subjectDigests(statement).map((d) => d.split(':')[0]).filter((a) => HASHES[a])])
+      for (const a of algs) wanted.push(`${a}:${createHash(HASHES[a]).update(options.artifact).digest('hex')}`)
     }
-    if (!wanted) {
+    if (wanted.length === 0) {
       warnings.push('no artifact given: the statement subject was not checked')
       return {binding: {kind: 'none'}, statement}
     }
@@ -134,7 +134,7 @@ export function bindPayload(
     if (samePayload) return {binding: {kind: 'payload'}, statement}
     throw new VerificationError(
       'SUBJECT_MISMATCH',
-      `${source}: the signature is valid, but the statement's subjects (${subjectDigests(statement).join(', ')}) do not include ${artifactName}'s digest ${wanted.join(' or ')}`,
+      `${source}: the signature is valid, but the statement's subjects (${subjectDigests(statement).join(', ')}) do not include ${artifactName}'s digest ${[...new Set(wanted)].join(' or ')}`,
       {suggestions: ['this signature is for a different file; check that you verify the file that was signed']},
     )
   }
