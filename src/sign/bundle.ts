@@ -143,6 +143,9 @@ export function parseBundle(doc: unknown, source: string): {bundle: Bundle; json
   const obj = json as Record<string, unknown>
   const version = typeof obj.mediaType === 'string' ? MEDIA_TYPE_VERSIONS[obj.mediaType] : undefined
   if (!version) throw bad(`unsupported mediaType ${JSON.stringify(obj.mediaType)} (supported: v0.1, v0.2, v0.3)`)
+  // A bundle's envelope holds exactly one signature (sigstore-go pkg/verify/signature.go:226); say so plainly.
+  const sigs = (obj.dsseEnvelope as {signatures?: unknown} | undefined)?.signatures
+  if (Array.isArray(sigs) && sigs.length !== 1) throw bad(`a Sigstore bundle's DSSE envelope must hold exactly one signature, found ${sigs.length}`)
   for (const [pointer, value] of base64Fields(obj)) {
     if (typeof value !== 'string' || !decodeBase64(value)) throw bad(`${pointer} is not base64`)
   }
@@ -292,10 +295,6 @@ export function verifyBundle(doc: unknown, options: SignatureVerifyOptions): Ver
   }
 
   const env = bundle.content.dsseEnvelope
-  // A bundle's envelope holds exactly one signature (sigstore-go pkg/verify/signature.go:226); @sigstore/verify would silently check only the first.
-  if (env.signatures.length !== 1) {
-    throw new VerificationError('BUNDLE_INVALID', `${source}: a Sigstore bundle's DSSE envelope must hold exactly one signature, found ${env.signatures.length}`)
-  }
   const key = candidates.find((k) => signatureVerifies(bundle, k, undefined))
   if (!key) throw signatureMismatch(source, candidates, 'DSSE signature')
   const keyid = env.signatures[0].keyid
