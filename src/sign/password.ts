@@ -185,7 +185,7 @@ export class PasswordSession {
   }
 
   /** A `PasswordSource` for loading keys: called only when the key is encrypted. */
-  readonly decrypt: Exclude<PasswordSource, string> = async ({source}) => (await this.request("decrypt", source, false)).candidates
+  readonly decrypt: Exclude<PasswordSource, string> = async ({source}) => (await this.request('decrypt', source, false)).candidates
 
   /** The password for a new key file (asked twice on a terminal). */
   async forNewKey(source: string): Promise<string> {
