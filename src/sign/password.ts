@@ -99,11 +99,12 @@ export class HiddenPrompt {
   }
 
   ask(prompt: string): Promise<string> {
-    this.output.write(prompt)
+    // Raw mode first, then the prompt: a fast typist's first keys must not be echoed by the terminal.
     if (!this.raw) {
       this.input.setRawMode(true)
       this.raw = true
     }
+    this.output.write(prompt)
     return new Promise((resolve, reject) => {
       let line = ''
       const finish = (err?: Error) => {
