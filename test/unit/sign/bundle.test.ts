@@ -1,5 +1,8 @@
 import {expect} from 'chai'
-import {createHash} from 'node:crypto'
+import {execFileSync} from 'node:child_process'
+import {X509Certificate, createHash} from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
 
 import {bundleFromJSON} from '@sigstore/bundle'
 
@@ -12,12 +15,14 @@ import {
   type SerializedBundle,
   cosignCompatibilityProblems,
   generateKeyPair,
+  parsePrivateKey,
   signDsseBundle,
   signMessageBundle,
   signStatement,
   signSubjects,
   verifyBundle,
 } from '../../../src/sign/index.js'
+import {tmpdir} from '../../helpers/tmp.js'
 
 const data = Buffer.from('apiVersion: aibox.dev/v1\nkind: PolicyBundle\n')
 const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`
@@ -199,6 +204,27 @@ describe('sign/bundle', () => {
       })
     })
   }
+
+  describe('older bundle versions and certificate key material', () => {
+    it('verifies v0.1 / v0.2 media types and x509CertificateChain (≤ v0.2), pinning the certificate’s key', async () => {
+      const dir = tmpdir()
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'), '-subj', '/CN=signer', '-days', '1'], {stdio: 'ignore'})
+      const key = await parsePrivateKey(fs.readFileSync(path.join(dir, 'k.pem'), 'utf8'), 'k.pem', {password: '', allowPlaintext: true})
+      const certDer = new X509Certificate(fs.readFileSync(path.join(dir, 'c.pem'))).raw.toString('base64')
+      const b = await signSubjects([{digest}], key)
+      const v01 = {...clone(b), mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1'}
+      const v02chain = {...clone(b), mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.2', verificationMaterial: {x509CertificateChain: {certificates: [{rawBytes: certDer}]}}}
+      const v03cert = {...clone(b), verificationMaterial: {certificate: {rawBytes: certDer}}}
+      expect(verifyBundle(v01, {keys: [key.public], artifact: data}).bundle!.version).to.equal('0.1')
+      const r = verifyBundle(v02chain, {keys: [key.public], artifact: data})
+      expect([r.bundle!.version, r.bundle!.keyMaterial]).to.deep.equal(['0.2', 'x509CertificateChain'])
+      expect(r.warnings.join()).to.match(/certificate chain and validity were not checked/)
+      expect(verifyBundle(v03cert, {keys: [key.public], artifact: data}).bundle!.keyMaterial).to.equal('certificate')
+      // v0.3 forbids the chain form; a certificate whose key is not trusted is refused before any signature check.
+      expectCode(() => verifyBundle({...v02chain, mediaType: BUNDLE_V03_MEDIA_TYPE}, {keys: [key.public]}), 'BUNDLE_INVALID', /verificationMaterial/)
+      expectCode(() => verifyBundle(v03cert, {keys: [generateKeyPair().public]}), 'KEY_MISMATCH', /certificate "CN=signer"/)
+    })
+  })
 
   describe('#signDsseBundle', () => {
     it('signs a non-statement payload that binds by payload equality', async () => {
