@@ -60,7 +60,11 @@ export interface SignatureVerifyOptions {
   keys: VerificationKey[]
   /** The signed file's bytes: required for raw and message signatures, and enables the subject check. */
   artifact?: Uint8Array
-  /** Digests (`alg:hex`) the statement subject must include one of; defaults to the artifact's digests. */
+  /**
+   * Acceptable subject digests (`alg:hex`), in addition to the artifact's own sha256 (and any other
+   * algorithm the statement uses); without an artifact, the only ones. E.g. a manifest digest, or
+   * a policy bundle's canonical content digest.
+   */
   subjectDigests?: string[]
   /** Name of the artifact for messages. */
   artifactName?: string

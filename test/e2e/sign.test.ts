@@ -10,6 +10,7 @@ import path from 'node:path'
 import {Ajv2020} from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 
+import {cosignCompatibilityProblems} from '../../src/sign/index.js'
 import {BIN, ROOT, TESTDATA, VECTORS, aibox as run, type CliOptions, type CliResult} from '../helpers/cli.js'
 import {listFiles, tmpdir} from '../helpers/tmp.js'
 
@@ -186,6 +187,7 @@ describe('aibox key / sign / verify (e2e)', function () {
       const bundle = JSON.parse(s.stdout)
       expect(bundle.mediaType).to.equal('application/vnd.dev.sigstore.bundle.v0.3+json')
       expect(bundle.dsseEnvelope.signatures).to.deep.equal([{sig: bundle.dsseEnvelope.signatures[0].sig}])
+      expect(cosignCompatibilityProblems(bundle)).to.deep.equal([])
       const j = await aibox(['sign', policyFile, '--key', p('alice.key'), '--format', 'raw', '--json'], withPw('pw'))
       validateOutput('sign', j.json)
       expect(j.json.signature).to.match(/^[A-Za-z0-9+/]+=*$/)
