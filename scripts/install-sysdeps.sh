@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and benchmarks use, when they are missing:
 # docker-registry (CNCF distribution 2.8, the real registry tests talk to), skopeo (interop
-# oracle), apache2-utils (htpasswd for the Basic-auth registry), openssl (test CA).
+# oracle), apache2-utils (htpasswd for the Basic-auth registry), openssl (test CA), openssh-client
+# (ssh-keygen: the oracle for SSH key fingerprints used as DSSE keyids), util-linux (script: a pty
+# for the password-prompt test).
 # Non-interactive; uses sudo when not root.
 set -euo pipefail
 need=()
@@ -9,6 +11,8 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v script >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "installing Debian packages: ${need[*]}" >&2
 SUDO=""

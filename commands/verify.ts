@@ -1,0 +1,68 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../src/cli/base.js'
+import {type VerifiedSignature, type VerifyFileResult, verifyFileWithKeys} from '../src/sign/index.js'
+import {type Tier, type VerifyFileTrustResult, verifyFileWithTrust} from '../src/trust/index.js'
+
+export type VerifyResult = VerifyFileResult | VerifyFileTrustResult
+
+export default class Verify extends BaseCommand<VerifyResult> {
+  static override summary = 'Verify a file’s signature(s) against a key or a trust policy, offline'
+  static override description = `The signature kind is detected: Sigstore bundle v0.1-v0.3 (DSSE or message signature; public key or certificate), DSSE envelope, cosign sign-blob signature (base64 with or without newline, or raw DER), cosign's legacy LocalSignedPayload bundle, or a containers/image sigstore-json signature (then FILE is the image manifest).
+
+A statement's subject must name FILE's digest (or the envelope's payload must be FILE). Transparency-log entries and timestamps are reported but not checked (like cosign --insecure-ignore-tlog): verification makes no network call.
+
+With --key, every --signature must verify with one of the keys. With --trust, the signatures are checked against the trust policy: every scope matching --ref / --tier must have its thresholds met by distinct, valid, unrevoked keys.
+
+Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not exist.`
+
+  static override examples = [
+    '<%= config.bin %> verify policy.yaml --signature policy.yaml.sigstore.json --key cosign.pub',
+    '<%= config.bin %> verify artifact.txt --signature artifact.sig --key cosign.pub',
+    '<%= config.bin %> verify policy.yaml --signature alice.sigstore.json --signature bob.sigstore.json --trust trust.yaml --ref registry.example.com/policies/org --tier org',
+  ]
+
+  static override args = {
+    file: Args.string({description: 'the signed file', required: true}),
+  }
+
+  static override flags = {
+    signature: Flags.string({description: 'a signature file (repeatable)', required: true, multiple: true}),
+    key: Flags.string({description: 'a trusted public key or certificate (repeatable)', multiple: true, exactlyOne: ['key', 'trust']}),
+    trust: Flags.string({description: 'a trust policy file (YAML)', exactlyOne: ['key', 'trust']}),
+    ref: Flags.string({description: 'the reference FILE is published under, for trust-policy scopes (registry/repository[:tag])', dependsOn: ['trust']}),
+    tier: Flags.string({description: 'the policy tier, for trust-policy scopes', options: ['org', 'team', 'project'], dependsOn: ['trust']}),
+  }
+
+  async run(): Promise<VerifyResult> {
+    const {args, flags} = await this.parse(Verify)
+    const result = flags.trust
+      ? await verifyFileWithTrust({file: args.file, signatures: flags.signature, trustFile: flags.trust, ref: flags.ref, tier: flags.tier as Tier | undefined})
+      : await verifyFileWithKeys({file: args.file, signatures: flags.signature, keyFiles: flags.key ?? []})
+    this.log(`Verified ${result.file} (${result.digest})`)
+    for (const s of result.signatures) {
+      this.log(`  ${s.source}: ${describe(s)}, signed by ${s.signers.map((k) => (k.name ? `'${k.name}' (${k.keyId})` : k.keyId)).join(', ')}`)
+      for (const w of s.warnings) this.info(`  note: ${s.source}: ${w}`)
+    }
+    if (isTrustResult(result)) {
+      for (const sc of result.trust.scopes) {
+        this.log(`  trust scope '${sc.scope}': ${sc.requirements.map((r) => `${r.role} ${r.keys.length}/${r.threshold} (${r.keys.join(', ')})`).join('; ')}`)
+      }
+      for (const r of result.trust.refused) this.info(`  refused: ${r.message}`)
+      for (const r of result.rejected) this.info(`  rejected: ${r.message}`)
+    }
+    return result
+  }
+}
+
+function isTrustResult(r: VerifyResult): r is VerifyFileTrustResult {
+  return 'trust' in r
+}
+
+function describe(s: VerifiedSignature): string {
+  const kind =
+    s.format === 'sigstore-bundle'
+      ? `Sigstore bundle v${s.bundle!.version} (${s.bundle!.content === 'dsse' ? 'DSSE' : 'message signature'})`
+      : {dsse: 'DSSE envelope', raw: 'raw signature', 'cosign-local-bundle': 'cosign bundle', 'simple-signing': 'cosign simple signing'}[s.format]
+  return s.predicateType ? `${kind}, ${s.predicateType}` : kind
+}
