@@ -4,3 +4,4 @@
  */
 export * from './errors.js'
 export * from './oci/index.js'
+export * from './bundle/index.js'
