@@ -47,9 +47,14 @@ export function loadBundleText(input: string | Uint8Array, file: string, options
       suggestions: kind === 'helm-bundle' ? ['HELM PolicyBundle rules are CEL expressions, which aibox does not evaluate; use an aibox bundle or a HELM policy file'] : undefined,
     })
   }
-  problems.push(...validateDocument(doc, schemaFor(kind)))
+  // One problem per spot: a value the parser refused (replaced by null) is not also a type
+  // error, and a value the schema refused is not also a semantic one.
+  const reported = new Set(problems.map((p) => p.pointer))
+  const schemaProblems = validateDocument(doc, schemaFor(kind)).filter((p) => !reported.has(p.pointer))
+  problems.push(...schemaProblems)
+  for (const p of schemaProblems) reported.add(p.pointer)
   const bundle = normalise(doc, value, kind, options)
-  problems.push(...semanticProblems(doc, bundle, options))
+  problems.push(...semanticProblems(doc, bundle, options).filter((p) => !reported.has(p.pointer)))
   if (problems.length > 0) throw invalid(file, problems)
   return bundle
 }
