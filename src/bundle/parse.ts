@@ -136,11 +136,11 @@ function parseJsonDocument(bytes: Buffer, bom: number, text: string, file: strin
       suggestions: ['fix the syntax at the position shown (a JSON linter or `jq . FILE` shows the same spot)'],
     })
   }
-  const problems: Problem[] = scan.problems.map((p) => {
+  const problems: Problem[] = sortProblems(scan.problems.map((p) => {
     let message = p.message
     if (p.firstOffset !== undefined) message += ` (first defined at line ${lines.position(charOffset(p.firstOffset)).line})`
     return {file, ...lines.position(charOffset(p.offset)), pointer: p.pointer, message}
-  })
+  }))
   const value = toNullProto(JSON.parse(text))
   return {
     file,
