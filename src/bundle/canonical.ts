@@ -14,7 +14,8 @@ import canonicalize from 'canonicalize'
 
 import {InputError} from '../errors.js'
 import {isWellFormed, pointer} from './json.js'
-import {type DocFormat, parseStrict} from './parse.js'
+import {detectFormat, type DocFormat, parseStrict} from './parse.js'
+import {JsonSyntaxError, scanJson} from './strict-json.js'
 
 /** RFC 8785 canonical JSON text of a JSON value. Throws InputError (NOT_JSON) for anything that is not JSON data. */
 export function canonicalJson(value: unknown): string {
@@ -50,7 +51,19 @@ export interface CanonicalDocument {
  * hash --raw` prints. YAML and JSON renderings of the same data give the same digest.
  */
 export function canonicalDocument(input: Uint8Array | string, file: string, options: {format?: DocFormat} = {}): CanonicalDocument {
-  const doc = parseStrict(input, file, options)
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input
+  const format = options.format ?? detectFormat(file, typeof input === 'string' ? input : Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 64)).toString('utf8'))
+  if (format === 'json') {
+    // Fast path: the scanner alone yields the canonical bytes; the tree is not needed. Any
+    // problem is re-read by the full parser, which locates it (line, column, pointer).
+    try {
+      const scan = scanJson(bytes)
+      if (scan.problems.length === 0) return {format, canonical: scan.canonical, digest: sha256Digest(scan.canonical)}
+    } catch (err) {
+      if (!(err instanceof JsonSyntaxError)) throw err
+    }
+  }
+  const doc = parseStrict(bytes, file, {format})
   const canonical = doc.canonical ?? canonicalBytes(doc.value)
   return {format: doc.format, canonical, digest: sha256Digest(canonical)}
 }

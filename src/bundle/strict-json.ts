@@ -171,6 +171,13 @@ class Scanner {
     const b = this.buf
     const n = this.n
     const start = this.pos
+    // Copy while scanning: a string without escapes is already canonical. The output never
+    // outruns the input here (whitespace is dropped), so one capacity check suffices.
+    if (this.o + (n - start) > this.out.length) this.ensure(n - start)
+    const out = this.out
+    const o0 = this.o
+    let o = o0
+    out[o++] = 34
     let p = start + 1
     let esc = false
     for (;;) {
@@ -183,24 +190,17 @@ class Scanner {
         continue
       }
       if (c < 32) this.fail(`control character U+${c.toString(16).padStart(4, '0').toUpperCase()} in a string (escape it)`, p)
+      out[o++] = c
       p++
     }
     p++
     this.pos = p
     if (!esc) {
-      const len = p - start
-      this.ensure(len)
-      if (len < 24) {
-        const out = this.out
-        let o = this.o
-        for (let i = start; i < p; i++) out[o++] = b[i]
-        this.o = o
-      } else {
-        b.copy(this.out, this.o, start, p)
-        this.o += len
-      }
+      out[o++] = 34
+      this.o = o
       return -1
     }
+    this.o = o0
     let decoded: string
     try {
       decoded = JSON.parse(b.toString('utf8', start, p)) as string
@@ -435,6 +435,7 @@ class Scanner {
     }
     if (!sorted) this.reorder(depth, base, end, objStart)
     this.m = base
+    if (this.keyStr.length > 0 && base === 0) this.keyStr.length = 0
     this.ensure(1)
     this.out[this.o++] = 125
   }
@@ -461,16 +462,22 @@ class Scanner {
     const bodyStart = objStart + 1
     const total = this.o - bodyStart
     if (this.tmp.length < total) this.tmp = Buffer.allocUnsafe(Math.max(total, this.tmp.length * 2))
-    this.out.copy(this.tmp, 0, bodyStart, this.o)
+    const tmp = this.tmp
+    const out = this.out
+    out.copy(tmp, 0, bodyStart, this.o)
     let o = bodyStart
     for (let r = 0; r < cnt; r++) {
       const i = idx[r]
       const s = this.mo[i] - bodyStart
       // A member ends where the next one starts, minus the comma; the last one at the end.
       const e = (i + 1 < end ? this.mo[i + 1] - 1 : this.o) - bodyStart
-      if (r > 0) this.out[o++] = 44
-      this.tmp.copy(this.out, o, s, e)
-      o += e - s
+      if (r > 0) out[o++] = 44
+      if (e - s > 512) {
+        tmp.copy(out, o, s, e)
+        o += e - s
+      } else {
+        for (let k = s; k < e; k++) out[o++] = tmp[k]
+      }
     }
   }
 }
