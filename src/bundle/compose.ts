@@ -10,7 +10,7 @@ import {InputError} from '../errors.js'
 import {type CallTier, decideCall, freshChar, showCall, witnessCalls} from './calls.js'
 import {canonicalJson, contentDigest} from './canonical.js'
 import {compareCodePoints, type JsonObject, jsonEqual, type JsonValue, toNullProto} from './json.js'
-import {type CallRule, type HelmBundleRule, KIND_LABEL, type LoadedBundle} from './model.js'
+import {type CallRule, KIND_LABEL, type LoadedBundle} from './model.js'
 
 export interface ComposedRule {
   id: string
@@ -131,4 +131,3 @@ export function composedJson(result: ComposeResult): string {
   return canonicalJson(result.document as JsonValue)
 }
 
-export type {HelmBundleRule}

@@ -12,15 +12,13 @@
  *    defaultVerdict: "allow" | "deny"}
  */
 import {InputError} from '../errors.js'
-import type {CallTier} from './calls.js'
+import {type CallTier, stackDefault} from './calls.js'
 import {canonicalJson, sha256Digest} from './canonical.js'
 import {isObject} from './json.js'
-import {compareLayers, type Origin, resolveLayer, type Violation} from './layers.js'
+import {compareLayers, layerToPolicy, type Origin, resolveLayer, type Violation} from './layers.js'
 import type {CallRule, LoadedBundle, SandboxPolicy, Tier, Verdict} from './model.js'
+import {SCHEMA_IDS, validateValue} from './schema.js'
 import {analyzeStack, compareCallStacks, loosenedError} from './tighten.js'
-import {layerToPolicy} from './layers.js'
-import {stackDefault} from './calls.js'
-import {validateValue, SCHEMA_IDS} from './schema.js'
 
 export interface EffectivePolicyDocument {
   apiVersion: 'aibox.dev/v1'

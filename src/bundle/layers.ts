@@ -17,7 +17,6 @@ import {
   type RateLimit,
   RESOURCE_KEYS,
   type ResourceKey,
-  type Risk,
   RUNTIME_FLAGS,
   type RuntimeFlag,
   type SandboxPolicy,
@@ -421,4 +420,3 @@ function compareTools(parent: Layer, child: Layer, add: Add): void {
   }
 }
 
-export type {Risk}

@@ -5,7 +5,7 @@
  * throw every problem at once. The result is a `LoadedBundle` with its content digest.
  */
 import {type Problem, ValidationError} from '../errors.js'
-import {sha256Digest, canonicalBytes} from './canonical.js'
+import {canonicalBytes, sha256Digest} from './canonical.js'
 import {isObject, type JsonObject, own, pointer} from './json.js'
 import {isPathMatcher, normalizePath} from './match.js'
 import {type CallRule, type DocumentKind, type HelmBundleRule, KIND_LABEL, type LoadedBundle, RESOURCE_KEYS, type SandboxPolicy, type Tier, TTL_KEYS, type Verdict} from './model.js'

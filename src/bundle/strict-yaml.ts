@@ -13,6 +13,9 @@ import {Alias, type Document, isAlias, isMap, isPair, isScalar, isSeq, LineCount
 
 import {dict, isWellFormed, type JsonValue, pointer} from './json.js'
 
+/** Maximum nesting depth (as for JSON, strict-json.ts). */
+export const MAX_YAML_DEPTH = 512
+
 /** Most nodes that alias expansion may add to a document before it is refused. */
 export const MAX_ALIAS_NODES = 100_000
 
@@ -99,6 +102,7 @@ class Walker {
   private aliasRoot?: Alias
   private aliasNodes = 0
   private bombReported = false
+  private deepReported = false
   private readonly active = new Set<Node>()
 
   constructor(
@@ -114,6 +118,13 @@ class Walker {
 
   walk(node: Node | null | undefined, path: Array<string | number>): JsonValue {
     if (node === null || node === undefined) return null
+    if (path.length > MAX_YAML_DEPTH) {
+      if (!this.deepReported) {
+        this.deepReported = true
+        this.problems.push({offset: node.range?.[0] ?? 0, pointer: pointer(path), message: `nesting deeper than ${MAX_YAML_DEPTH} levels`, code: 'TOO_DEEP', fatal: true})
+      }
+      return null
+    }
     if (this.aliasDepth > 0 && ++this.aliasNodes > MAX_ALIAS_NODES) {
       if (!this.bombReported) {
         this.bombReported = true

@@ -107,6 +107,10 @@ describe('parse', () => {
       it('refuses several documents in one file', () => {
         expect(fatal('a: 1\n---\nb: 2\n').problems[0]).to.include({line: 3, message: "expected a single YAML document, found 2 (remove the extra '---' sections)"})
       })
+      it('refuses nesting deeper than 512 levels', () => {
+        const e = fatal(`a: ${'['.repeat(600)}${']'.repeat(600)}\n`)
+        expect(e.problems.map((p) => p.message)).to.include('nesting deeper than 512 levels')
+      })
       it('refuses an empty document', () => {
         expect(fatal('# only a comment\n').problems[0].message).to.equal('empty document: expected a YAML mapping')
       })
