@@ -191,6 +191,16 @@ describe('aibox bundle (e2e)', function () {
       const plain = await run(['bundle', 'inspect', 'org/baseline.yaml'])
       expect(plain.stdout).to.match(/^rules {4}5 \(3 allow, 2 deny\)$/m)
     })
+    it('refuses a malformed file (exit 1) and a missing one (exit 3)', async () => {
+      const bad = await run(['bundle', 'inspect', 'bad/schema-violations.yaml', '--json'])
+      expect(bad.code).to.equal(1)
+      expectSchema('error', bad)
+      expect(bad.json.error.code).to.equal('INVALID_BUNDLE')
+      expect(bad.json.error.problems).to.have.length(16)
+      const missing = await run(['bundle', 'inspect', 'nope.yaml'])
+      expect(missing.code).to.equal(3)
+      expect(missing.stderr).to.contain('nope.yaml: no such file')
+    })
     it('inspects a HELM PolicyBundle', async () => {
       const r = await run(['bundle', 'inspect', 'helm/staging-policy.yaml', '--json'])
       expectSchema('bundle-inspect', r)
@@ -353,6 +363,14 @@ describe('aibox bundle (e2e)', function () {
       const r = await run(['bundle', 'diff', 'org/baseline.yaml', 'org/baseline.json'])
       expect(r.code).to.equal(0)
       expect(r.stdout).to.equal('no change (same content digest)\n')
+    })
+    it('refuses bad input: HELM bundles (exit 1), missing files (exit 3)', async () => {
+      const helm = await run(['bundle', 'diff', 'helm/production-policy.yaml', 'helm/staging-policy.yaml'])
+      expect(helm.code).to.equal(1)
+      expect(helm.stderr).to.contain('its CEL rules cannot be compared semantically')
+      const missing = await run(['bundle', 'diff', 'org/baseline.yaml', 'nope.yaml'])
+      expect(missing.code).to.equal(3)
+      expect(missing.stderr).to.contain('nope.yaml: no such file')
     })
     it('exits 2 with --fail-on-looser when anything got looser', async () => {
       const r = await run(['bundle', 'diff', 'org/baseline.yaml', 'loosen/teams/alpha/policy.yaml', '--fail-on-looser'])
