@@ -4,6 +4,9 @@
 // load oclif at all (toolchain.md §A: ~53 ms instead of ~120 ms). `start --help` still goes
 // through oclif so that help comes from the real command class.
 const argv = process.argv.slice(2)
+// oclif hard-wraps error messages at 80 columns when stderr is not a terminal; a located
+// problem or a loosening must stay on one line for CI logs and grep.
+if (!process.stderr.isTTY && process.env.OCLIF_COLUMNS === undefined) process.env.OCLIF_COLUMNS = '10000'
 const wantsHelp = argv.includes('--help') || argv.includes('-h')
 let fast
 if (argv[0] === 'start' && !wantsHelp && process.env.AIBOX_NO_FAST_START === undefined) {

@@ -21,7 +21,8 @@ import {escapePointer, parseYamlStrict, type StrictYaml} from './yaml.js'
 
 export const TRUST_POLICY_API_VERSION = 'aibox.dev/v1'
 export const BUILTIN_ROLES = ['org-admin', 'security', 'team-lead', 'project-owner', 'author', 'approver', 'operator'] as const
-export type Tier = 'org' | 'team' | 'project'
+import type {Tier} from '../bundle/model.js'
+export type {Tier}
 
 export interface TrustKey extends VerificationKey {
   name: string

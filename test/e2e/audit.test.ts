@@ -1,26 +1,18 @@
 import {expect} from 'chai'
-import Ajv from 'ajv'
-import addFormats from 'ajv-formats'
 import fs from 'node:fs'
 import path from 'node:path'
 
 import {headPathFor} from '../../src/audit/index.js'
 import {ROOT, aibox} from '../helpers/cli.js'
 import {tmpdir} from '../helpers/tmp.js'
+import {expectOutputSchema} from '../helpers/schemas.js'
 import {SAMPLE_EVENTS, buildLog, readLines, writeLines} from '../helpers/audit-fixtures.js'
 
-const ajv = new Ajv.default({allErrors: true, allowUnionTypes: true})
-addFormats.default(ajv)
-ajv.addSchema(JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'audit-entry.schema.json'), 'utf8')))
 
 /** oclif wraps long error lines at the terminal width: compare with whitespace collapsed. */
 const flat = (s: string) => s.replace(/\s+/g, ' ')
 
-function expectSchema(name: string, value: unknown): void {
-  const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'output', `${name}.json`), 'utf8'))
-  const validate = ajv.getSchema(schema.$id) ?? ajv.compile(schema)
-  expect(validate(value), JSON.stringify(validate.errors)).to.equal(true)
-}
+const expectSchema = expectOutputSchema
 
 describe('aibox audit', () => {
   describe('audit log', () => {

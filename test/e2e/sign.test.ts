@@ -7,21 +7,13 @@ import {execFileSync, spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {Ajv2020} from 'ajv/dist/2020.js'
-import addFormatsModule from 'ajv-formats'
+import {expectOutputSchema} from '../helpers/schemas.js'
 
 import {cosignCompatibilityProblems} from '../../src/sign/index.js'
 import {BIN, ROOT, TESTDATA, VECTORS, aibox as run, type CliOptions, type CliResult} from '../helpers/cli.js'
 import {listFiles, tmpdir} from '../helpers/tmp.js'
 
-const ajv = new Ajv2020({allErrors: true, strict: false})
-;(((addFormatsModule as unknown as {default?: unknown}).default ?? addFormatsModule) as (a: Ajv2020) => void)(ajv)
-function validateOutput(command: string, json: unknown): void {
-  const id = `https://aibox.dev/schemas/output/${command}.json`
-  const validate = ajv.getSchema(id) ?? ajv.compile(JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'output', `${command}.json`), 'utf8')))
-  const ok = validate(json)
-  expect(ok, `${command} --json output: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(json, null, 2)}`).to.equal(true)
-}
+const validateOutput = expectOutputSchema
 
 /** oclif wraps error messages at the terminal width; a wide screen keeps each message on one line for the assertions. */
 function aibox(args: string[], options: CliOptions = {}): Promise<CliResult> {

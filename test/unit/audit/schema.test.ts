@@ -1,20 +1,17 @@
 import {expect} from 'chai'
-import Ajv from 'ajv'
-import addFormats from 'ajv-formats'
 import fs from 'node:fs'
 import path from 'node:path'
 
 import {AUDIT_EVENTS, AUDIT_EVENT_NAMES, appendAuditEvents} from '../../../src/audit/index.js'
 import {ROOT} from '../../helpers/cli.js'
 import {tmpdir} from '../../helpers/tmp.js'
+import {schemaAjv} from '../../helpers/schemas.js'
 import {SAMPLE_EVENTS, readLines, steppingClock} from '../../helpers/audit-fixtures.js'
 
 const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'audit-entry.schema.json'), 'utf8'))
 
 function validator() {
-  const ajv = new Ajv.default({allErrors: true, allowUnionTypes: true})
-  addFormats.default(ajv)
-  return ajv.compile(schema)
+  return schemaAjv().getSchema('schemas/audit-entry.schema.json')!
 }
 
 describe('schemas/audit-entry.schema.json', () => {

@@ -1,0 +1,73 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../src/cli/base.js'
+import {KIND_LABEL, loadBundle, type Tier} from '../../src/bundle/index.js'
+
+export interface InspectResult {
+  file: string
+  kind: string
+  name: string | null
+  version: string | null
+  tier: Tier | null
+  description: string | null
+  digest: string
+  defaultVerdict: string | null
+  rules: {total: number; allow: number; deny: number; escalate: number}
+  policy: {sections: string[]; networkAllow: number; denyPaths: number; toolRules: number} | null
+}
+
+export default class Inspect extends BaseCommand<InspectResult> {
+  static override summary = 'Show what a policy file is: name, version, tier, digest and rule counts.'
+  static override description = `Reads and validates the file without using it anywhere. Accepts aibox bundles, bare AI-Box v1 policy files and HELM PolicyBundles (ALLOW / BLOCK / ESCALATE counted as allow / deny / escalate) and HELM policy files.`
+  static override examples = ['<%= config.bin %> <%= command.id %> org/baseline.yaml', '<%= config.bin %> <%= command.id %> helm/production-policy.yaml --json']
+  static override args = {
+    file: Args.string({description: 'policy file ("-" for stdin)', required: true}),
+  }
+  static override flags = {
+    tier: Flags.string({description: 'tier for files without an envelope', options: ['org', 'team', 'project']}),
+  }
+
+  async run(): Promise<InspectResult> {
+    const {args, flags} = await this.parse(Inspect)
+    const b = loadBundle(args.file, {tier: flags.tier as Tier | undefined})
+    const verdicts = b.kind === 'helm-bundle' ? (b.helmRules ?? []).map((r) => (r.verdict === 'ALLOW' ? 'allow' : r.verdict === 'BLOCK' ? 'deny' : 'escalate')) : b.rules.map((r) => r.verdict)
+    const count = (v: string) => verdicts.filter((x) => x === v).length
+    const p = b.policy
+    const result: InspectResult = {
+      file: args.file,
+      kind: b.kind,
+      name: b.name ?? null,
+      version: b.version ?? null,
+      tier: b.tier ?? null,
+      description: b.description ?? null,
+      digest: b.digest,
+      defaultVerdict: b.defaultVerdict ?? null,
+      rules: {total: verdicts.length, allow: count('allow'), deny: count('deny'), escalate: count('escalate')},
+      policy: p
+        ? {
+            sections: ['network', 'filesystem', 'tools', 'resources', 'runtime', 'credentials'].filter((k) => (p as unknown as Record<string, unknown>)[k] !== undefined),
+            networkAllow: p.network?.allow?.length ?? 0,
+            denyPaths: p.filesystem?.deny?.length ?? 0,
+            toolRules: p.tools?.rules?.length ?? 0,
+          }
+        : null,
+    }
+    const rows: Array<[string, string]> = [
+      ['file', args.file],
+      ['kind', KIND_LABEL[b.kind]],
+      ['name', b.name ?? '-'],
+      ['version', b.version ?? '-'],
+      ['tier', b.tier ?? '-'],
+      ['digest', b.digest],
+      ['rules', `${result.rules.total} (${result.rules.allow} allow, ${result.rules.deny} deny${result.rules.escalate ? `, ${result.rules.escalate} escalate` : ''})`],
+      ['default', b.defaultVerdict ?? (b.kind === 'helm-bundle' ? '-' : 'deny (not set: fail closed)')],
+    ]
+    if (result.policy) {
+      rows.push(['policy', result.policy.sections.join(', ') || '(version only)'])
+      rows.push(['', `${result.policy.networkAllow} network entries, ${result.policy.denyPaths} denied paths, ${result.policy.toolRules} tools rules`])
+    }
+    if (b.description) rows.push(['about', b.description])
+    for (const [k, v] of rows) this.log(`${k.padEnd(8)} ${v}`)
+    return result
+  }
+}
