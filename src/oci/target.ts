@@ -70,3 +70,39 @@ export function isGraphTarget(t: ReadOnlyTarget): t is ReadOnlyGraphTarget {
 export function isTagLister(t: ReadOnlyTarget): t is ReadOnlyTarget & TagLister {
   return typeof (t as Partial<TagLister>).tags === 'function'
 }
+
+export interface MountOptions extends OpOptions {
+  /**
+   * When the registry cannot mount (it opens an upload session instead), upload the blob from
+   * this content into that session rather than cancelling it.
+   */
+  getContent?: () => Promise<Readable | Uint8Array>
+}
+
+/** Cross-repository blob mount (distribution-spec "mounting a blob from another repository"). */
+export interface Mounter {
+  /**
+   * Makes blob `desc` of repository `fromRepo` (same registry) available in this repository
+   * without transferring it. True when mounted; false when the registry declined (and, with
+   * `getContent`, the blob was uploaded instead).
+   */
+  mount(desc: Descriptor, fromRepo: string, opts?: MountOptions): Promise<boolean>
+}
+
+/** Pushes a manifest under a tag in one request (instead of push by digest, then tag). */
+export interface ReferencePusher {
+  pushReference(expected: Descriptor, body: Readable | Uint8Array, reference: string, opts?: OpOptions): Promise<void>
+}
+
+/** Deletes content. Registries may refuse (405 when deletes are disabled). */
+export interface Deleter {
+  delete(desc: Descriptor, opts?: OpOptions): Promise<void>
+}
+
+export function isMounter(t: ReadOnlyTarget): t is Target & Mounter {
+  return typeof (t as Partial<Mounter>).mount === 'function'
+}
+
+export function isReferencePusher(t: ReadOnlyTarget): t is Target & ReferencePusher {
+  return typeof (t as Partial<ReferencePusher>).pushReference === 'function'
+}
