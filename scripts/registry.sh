@@ -17,22 +17,30 @@ set -euo pipefail
 
 die() { echo "registry.sh: $*" >&2; exit 1; }
 
+# Running and not a zombie (an exited child stays a zombie until its reaper gets to it).
+alive() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 cmd_stop() {
   local pid=${1:-}
   [[ "$pid" =~ ^[0-9]+$ ]] || die "usage: registry.sh stop PID"
+  alive "$pid" || exit 0
   # Only ever signal a docker-registry process: a PID reused by something else is left alone.
   if [ -r "/proc/$pid/cmdline" ] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'docker-registry'; then
     die "process $pid is not a docker-registry"
   fi
   kill -TERM "$pid" 2>/dev/null || exit 0
-  for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || exit 0
-    sleep 0.05
+  for _ in $(seq 1 250); do
+    alive "$pid" || exit 0
+    sleep 0.02
   done
   kill -KILL "$pid" 2>/dev/null || true
-  for _ in $(seq 1 40); do
-    kill -0 "$pid" 2>/dev/null || exit 0
-    sleep 0.05
+  for _ in $(seq 1 100); do
+    alive "$pid" || exit 0
+    sleep 0.02
   done
   die "process $pid did not exit"
 }
@@ -110,7 +118,7 @@ storage:
 http:
   addr: 127.0.0.1:$port
   secret: aibox-test-not-a-secret-$port
-  draintimeout: 1s
+  draintimeout: 200ms
   headers:
     X-Content-Type-Options: [nosniff]
 $tlsconf
@@ -123,7 +131,7 @@ EOF
   local curlopts=(-s -o /dev/null -w '%{http_code}' --max-time 2)
   [ "$tls" = 1 ] && curlopts+=(--cacert "$dir/ca.pem")
   for _ in $(seq 1 500); do
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! alive "$pid"; then
       tail -n 20 "$dir/registry.log" >&2 || true
       die "docker-registry exited during start-up (log: $dir/registry.log)"
     fi
