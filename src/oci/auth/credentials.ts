@@ -208,14 +208,19 @@ export async function runCredentialHelper(
     spawnError?: NodeJS.ErrnoException
     timedOut: boolean
   }>((resolve) => {
-    const child = spawn(program, ['get'], {env, stdio: ['pipe', 'pipe', 'pipe']})
+    // Own process group, so a timeout kills whatever the helper started too (pipes close, no hang).
+    const child = spawn(program, ['get'], {env, stdio: ['pipe', 'pipe', 'pipe'], detached: true})
     const out: Buffer[] = []
     const err: Buffer[] = []
     let size = 0
     let timedOut = false
     const timer = setTimeout(() => {
       timedOut = true
-      child.kill('SIGKILL')
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        child.kill('SIGKILL')
+      }
     }, timeoutMs)
     child.stdout.on('data', (b: Buffer) => {
       size += b.length
