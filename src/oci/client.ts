@@ -13,7 +13,7 @@ import {EXIT} from '../errors.js'
 import {OciError, type OciErrorCode} from './errors.js'
 import {type HttpRequest, type HttpResponse, HttpTransport, type TransportOptions, discard, header, headerValues, readLimited} from './http.js'
 import {redact, redactUrl} from './redact.js'
-import {DOCKER_HUB, DOCKER_HUB_HOST} from './reference.js'
+import {DOCKER_HUB, DOCKER_HUB_HOST, isLoopbackHost} from './reference.js'
 
 export interface RegistryClientOptions extends TransportOptions {
   /**
@@ -43,6 +43,7 @@ export class RegistryClient {
   readonly transport: HttpTransport
   readonly auth: Authorizer
   private readonly ownsTransport: boolean
+  private warnedPlain = false
 
   constructor(registry: string, opts: RegistryClientOptions = {}) {
     this.registry = registry
@@ -67,7 +68,13 @@ export class RegistryClient {
     const url = this.url(req.url)
     const send = async (authorization: string | undefined) => {
       const headers = {...req.headers}
-      if (authorization) headers.authorization = authorization
+      if (authorization) {
+        headers.authorization = authorization
+        if (authorization.startsWith('Basic ') && url.protocol === 'http:' && !isLoopbackHost(url.host) && !this.warnedPlain) {
+          this.warnedPlain = true
+          this.transport.warn(`sending the password for ${this.registry} over plain HTTP: anyone on the network path can read it`)
+        }
+      }
       return this.transport.send({...req, url, headers})
     }
     const first = await this.auth.authorize(req.scopes, req.signal)

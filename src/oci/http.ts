@@ -15,10 +15,11 @@
  */
 import fs from 'node:fs'
 import type {IncomingHttpHeaders} from 'node:http'
+import {createRequire} from 'node:module'
 import {Readable} from 'node:stream'
 import tls from 'node:tls'
 
-import {Agent, type Dispatcher, request as undiciRequest} from 'undici'
+import type {Agent as UndiciAgent, Dispatcher} from 'undici'
 
 import {errorMessage} from '../errors.js'
 import {OciError, type OciErrorCode} from './errors.js'
@@ -328,6 +329,30 @@ function readPemFiles(files: string[], what: string): string[] {
 
 let warned = new Set<string>()
 
+interface UndiciParts {
+  Agent: new (opts: UndiciAgent.Options) => Dispatcher
+  request: (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>
+}
+let undici: UndiciParts | undefined
+
+/**
+ * Loads undici on first use, and only its Agent and `request` (about 60 ms): the package entry
+ * point also loads fetch, WebSocket, caches and mocks (about 220 ms), which every command that
+ * imports this library would pay at start-up.
+ */
+function loadUndici(): UndiciParts {
+  if (undici) return undici
+  const require = createRequire(import.meta.url)
+  try {
+    undici = {Agent: require('undici/lib/dispatcher/agent'), request: require('undici/lib/api/api-request')}
+  } catch {
+    // A future undici that moved its files: the full entry point has the same two pieces.
+    const full = require('undici') as {Agent: UndiciParts['Agent'] & {prototype: Dispatcher}}
+    undici = {Agent: full.Agent, request: full.Agent.prototype.request as UndiciParts['request']}
+  }
+  return undici
+}
+
 /**
  * One connection pool per client with its TLS settings, the retry loop and error mapping.
  * Shared by every repository of a registry (and by its token requests).
@@ -336,7 +361,8 @@ export class HttpTransport {
   readonly timeouts: Timeouts
   readonly retry: RetryPolicy
   readonly insecure: boolean
-  private readonly agent: Dispatcher
+  private agentInstance?: Dispatcher
+  private readonly agentOptions: UndiciAgent.Options
   private readonly plainHttp?: boolean
   private readonly tlsConfigured: boolean
   private readonly userAgent: string
@@ -362,12 +388,17 @@ export class HttpTransport {
       connect.ca = [...tls.rootCertificates, ...extra, ...readPemFiles(caFiles, 'CA file')]
     }
     if (this.insecure) connect.rejectUnauthorized = false
-    this.agent = new Agent({
+    this.agentOptions = {
       connect,
       headersTimeout: this.timeouts.headersMs,
       bodyTimeout: this.timeouts.bodyIdleMs,
       keepAliveTimeout: 10_000,
-    })
+    }
+  }
+
+  private get agent(): Dispatcher {
+    this.agentInstance ??= new (loadUndici().Agent)(this.agentOptions)
+    return this.agentInstance
   }
 
   /** `http` or `https` for a registry host, per the plain-HTTP rule above. */
@@ -403,8 +434,9 @@ export class HttpTransport {
       let res: Dispatcher.ResponseData
       try {
         if (body instanceof Readable && attempt > 1) throw new Error('internal: a stream body cannot be sent twice')
-        res = await undiciRequest(url, {
-          dispatcher: this.agent,
+        res = await loadUndici().request.call(this.agent, {
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
           method: req.method,
           headers,
           body: body as Buffer | Readable | undefined,
@@ -450,7 +482,8 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await this.agent.close()
+    if (this.agentInstance) await this.agentInstance.close()
+    this.agentInstance = undefined
   }
 
   private log(line: string): void {

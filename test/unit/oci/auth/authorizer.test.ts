@@ -61,20 +61,20 @@ describe('Authorizer (against real registries)', function () {
       for (const q of proxy.requests.slice(1)) expect(q.headers.authorization).to.match(/^Basic /)
     })
 
-    it('gets credentials from a credHelpers helper', async () => {
-      const helper = fakeCredentialHelper('perreg')
+    it('gets credentials from a credHelpers helper (docker-credential-test on PATH)', async () => {
+      const helper = fakeCredentialHelper('test')
       helper.set(proxy.host, 'alice', 'alice-basic-pw-9000')
-      const dir = dockerConfigDir({credHelpers: {[proxy.host]: 'perreg'}})
+      const dir = dockerConfigDir({credHelpers: {[proxy.host]: 'test'}})
       const r = repo(`${proxy.host}/auth/helper`, {env: env(dir, helper.binDir)})
       await pushArtifact(r, artifact(['via credHelpers']), 'v1')
       expect(await r.tags()).to.deep.equal(['v1'])
       expect(helper.calls()).to.deep.equal([proxy.host])
     })
 
-    it('gets credentials from the credsStore helper', async () => {
-      const helper = fakeCredentialHelper('store')
+    it('gets credentials from the credsStore helper (docker-credential-test on PATH)', async () => {
+      const helper = fakeCredentialHelper('test')
       helper.set(proxy.host, 'alice', 'alice-basic-pw-9000')
-      const dir = dockerConfigDir({credsStore: 'store', auths: {[proxy.host]: {}}})
+      const dir = dockerConfigDir({credsStore: 'test', auths: {[proxy.host]: {}}})
       const r = repo(`${proxy.host}/auth/store`, {env: env(dir, helper.binDir)})
       await pushArtifact(r, artifact(['via credsStore']), 'v1')
       expect((await r.resolve('v1')).mediaType).to.contain('manifest')
