@@ -307,10 +307,12 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
         }
         return {mediaType, digest, size}
       }
-    } else {
+    } else if (head.status === 400 || head.status === 405 || head.status === 501) {
       await discard(head)
+    } else {
+      throw await responseError(head, {what, notFound})
     }
-    // HEAD without usable headers (or refused): GET the manifest and compute what HEAD should have said.
+    // HEAD without usable headers (or not supported): GET the manifest and compute what HEAD should have said.
     const get = await this.getManifest(sel, what, notFound, opts)
     return get.desc
   }
