@@ -140,7 +140,6 @@ const RETRYABLE_NET_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
   // A response body cut short (the connection closed mid-body): a download can resume.
   'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
 ])
