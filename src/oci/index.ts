@@ -2,9 +2,26 @@ export * from './auth/index.js'
 export * from './client.js'
 export * from './content.js'
 export * from './errors.js'
-export * from './http.js'
+export {
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+  HttpTransport,
+  type HttpMethod,
+  type HttpRequest,
+  type HttpResponse,
+  type RetryPolicy,
+  type Timeouts,
+  type TransportOptions,
+} from './http.js'
 export * from './media.js'
 export * from './redact.js'
 export * from './reference.js'
-export * from './stores/remote.js'
+export {
+  DEFAULT_MONOLITHIC_MAX,
+  RemoteRepository,
+  openRemote,
+  type PushOptions,
+  type ReferrersMode,
+  type RemoteRepositoryOptions,
+} from './stores/remote.js'
 export * from './target.js'

@@ -67,7 +67,7 @@ export function redactUrl(url: string | URL): string {
   for (const key of [...u.searchParams.keys()]) {
     if (/^(?:access_token|refresh_token|token|password|client_secret|code)$/i.test(key)) u.searchParams.set(key, REDACTED)
     // distribution's `_state` is an opaque HMAC-signed blob: not a credential, but long and useless in a message.
-    if (key === '_state') u.searchParams.set(key, '…')
+    if (key === '_state') u.searchParams.set(key, '...')
   }
   return redact(u.toString())
 }

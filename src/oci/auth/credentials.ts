@@ -36,7 +36,7 @@ export interface ResolvedCredential {
 export type CredentialProvider = (registry: string) => Promise<ResolvedCredential | undefined>
 
 /** Registers a credential's secrets for redaction and returns it. */
-export function protect(c: Credential): Credential {
+export function protectCredential(c: Credential): Credential {
   registerSecret(c.password, c.username)
   registerSecret(c.identityToken)
   registerSecret(c.registryToken)
@@ -45,7 +45,7 @@ export function protect(c: Credential): Credential {
 
 /** Fixed credentials (e.g. `--username` + `--password-stdin`), optionally only for one registry. */
 export function staticCredentials(credential: Credential, opts: {registry?: string; source?: string} = {}): CredentialProvider {
-  protect(credential)
+  protectCredential(credential)
   const source = opts.source ?? (credential.username ? `--username ${credential.username}` : 'explicit credentials')
   return async (registry) => (opts.registry === undefined || opts.registry === registry ? {credential, source} : undefined)
 }
@@ -177,7 +177,7 @@ function decodeAuthEntry(file: string, key: string, e: DockerAuthEntry): Credent
   if (e.identitytoken) c.identityToken = e.identitytoken
   if (e.registrytoken) c.registryToken = e.registrytoken
   if (!c.password && !c.identityToken && !c.registryToken) return undefined
-  return protect(c)
+  return protectCredential(c)
 }
 
 const HELPER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
@@ -281,8 +281,8 @@ export async function runCredentialHelper(
   if (typeof p.Secret !== 'string' || p.Secret === '') return undefined
   const username = typeof p.Username === 'string' ? p.Username : undefined
   // docker-credential-helpers convention: user "<token>" means Secret is an identity (refresh) token.
-  if (username === '<token>') return protect({identityToken: p.Secret})
-  return protect({username, password: p.Secret})
+  if (username === '<token>') return protectCredential({identityToken: p.Secret})
+  return protectCredential({username, password: p.Secret})
 }
 
 /**
