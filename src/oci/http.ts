@@ -464,6 +464,11 @@ export class HttpTransport {
         if (next.protocol !== 'https:' && next.protocol !== 'http:') {
           throw new OciError('REGISTRY_ERROR', `${redactUrl(url)} redirected to an unsupported URL scheme ${next.protocol}`)
         }
+        if (url.protocol === 'https:' && next.protocol === 'http:' && this.plainHttp !== true) {
+          throw new OciError('TLS', `${redactUrl(url)} redirected to plain HTTP (${redactUrl(next)}): refusing to leave HTTPS`, {
+            suggestions: ['fix the registry storage redirect to use HTTPS', 'or pass --plain-http if this registry is meant to be used without TLS'],
+          })
+        }
         // Credentials are for the registry only: never forward them to another origin (object storage, CDN).
         if (next.origin !== url.origin) headers = withoutAuth(headers)
         url = next

@@ -173,6 +173,11 @@ export function parseRegistryReference(input: string): RegistryReference {
     if (rest.includes('@')) throw invalid(input, 'it contains more than one "@"')
   }
   const slash = rest.indexOf('/')
+  // `127.0.0.1:5000` or `registry.example.com` alone (but `alpine:3` is an image name without a registry).
+  const hostPart0 = rest.split(':')[0]!
+  if (slash < 0 && (hostPart0.includes('.') || hostPart0 === 'localhost' || rest.startsWith('['))) {
+    throw invalid(input, `it names registry "${rest}" but no repository: write host[:port]/repository[:tag]`)
+  }
   if (slash < 0) {
     throw invalid(input, 'it has no registry host: write host[:port]/repository[:tag]', [
       `for Docker Hub write docker.io/${rest.includes('/') ? rest : `library/${rest}`}`,

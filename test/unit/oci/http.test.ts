@@ -2,6 +2,7 @@ import {expect} from 'chai'
 import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import type {AddressInfo} from 'node:net'
 import path from 'node:path'
 
@@ -279,6 +280,23 @@ describe('HttpTransport', function () {
       const e = await expectCode(repo(`${plain.host}/tls/x`, {plainHttp: false, retry: {attempts: 1}}).tags(), OciError, 'TLS')
       expect(e.message).to.contain('probably serves plain HTTP')
       expect(e.suggestions!.join(' ')).to.contain('--plain-http')
+    })
+
+    it('refuses to follow a redirect from HTTPS to plain HTTP', async () => {
+      // A stand-in registry on the test certificate that sends every blob download to plain HTTP.
+      const server = https.createServer({cert: fs.readFileSync(path.join(reg.dir, 'cert.pem')), key: fs.readFileSync(path.join(reg.dir, 'key.pem'))}, (_req, res) => {
+        res.writeHead(307, {location: 'http://127.0.0.1:9/bucket/blob'})
+        res.end()
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      try {
+        const port = (server.address() as AddressInfo).port
+        const b = randomBlob(10)
+        const e = await expectCode(repo(`127.0.0.1:${port}/tls/x`, {caFile: reg.caFile}).fetch(b.desc), OciError, 'TLS')
+        expect(e.message).to.contain('redirected to plain HTTP').and.contain('refusing to leave HTTPS')
+      } finally {
+        await new Promise((resolve) => server.close(resolve))
+      }
     })
 
     it('refuses a CA file it cannot read (exit 1)', () => {

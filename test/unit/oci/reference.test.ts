@@ -117,6 +117,11 @@ describe('reference', () => {
         }
       })
 
+      it('refuses a registry without a repository', () => {
+        refused('127.0.0.1:5000', /names registry "127\.0\.0\.1:5000" but no repository/)
+        refused('registry.example.com', /but no repository/)
+      })
+
       it('refuses upper-case repository names, saying why', () => {
         refused('h.io/Policies', /must be lower-case/)
       })
