@@ -2,7 +2,7 @@
  * OCI errors: stable codes, the side of a transfer that failed, and what to try.
  * Codes: NOT_FOUND, ALREADY_EXISTS, UNSUPPORTED, DIGEST_MISMATCH, SIZE_MISMATCH,
  * INVALID_REFERENCE, INVALID_MANIFEST, MANIFEST_TOO_LARGE, UNAUTHORIZED, DENIED,
- * REGISTRY_ERROR, NETWORK, TIMEOUT, TLS, INVALID_LAYOUT, UNSAFE_ARCHIVE.
+ * REGISTRY_ERROR, NETWORK, TIMEOUT, INVALID_LAYOUT, UNSAFE_ARCHIVE, ABORTED, IO_ERROR.
  */
 import {AiboxError, type AiboxErrorOptions, EXIT, type ExitCode} from '../errors.js'
 
@@ -20,9 +20,14 @@ export type OciErrorCode =
   | 'REGISTRY_ERROR'
   | 'NETWORK'
   | 'TIMEOUT'
+  /** The registry cannot be reached securely: untrusted certificate, HTTP/HTTPS mix-up. */
   | 'TLS'
   | 'INVALID_LAYOUT'
   | 'UNSAFE_ARCHIVE'
+  /** The caller's AbortSignal fired. */
+  | 'ABORTED'
+  /** A local file-system failure (disk full, permission, I/O error) while reading or writing a store. */
+  | 'IO_ERROR'
 
 const DEFAULT_EXIT: Record<OciErrorCode, ExitCode> = {
   NOT_FOUND: EXIT.NOT_FOUND,
@@ -39,11 +44,12 @@ const DEFAULT_EXIT: Record<OciErrorCode, ExitCode> = {
   REGISTRY_ERROR: EXIT.TRANSIENT,
   NETWORK: EXIT.TRANSIENT,
   TIMEOUT: EXIT.TRANSIENT,
-  // The registry cannot be reached securely (unknown CA, expired certificate, HTTP/HTTPS mix-up):
-  // like any unreachable registry, `aibox start` may fall back to its verified cache.
+  // Like any unreachable registry: `aibox start` may fall back to its verified cache.
   TLS: EXIT.TRANSIENT,
   INVALID_LAYOUT: EXIT.USAGE,
   UNSAFE_ARCHIVE: EXIT.VERIFY,
+  ABORTED: EXIT.TRANSIENT,
+  IO_ERROR: EXIT.USAGE,
 }
 
 export class OciError extends AiboxError {

@@ -204,7 +204,7 @@ export function classifyNetworkError(err: unknown, url: URL, attempts = 1): Clas
     return make('TLS', `TLS error talking to ${url.host} for ${where}: ${msg}`, ['check the registry TLS setup, --ca-file and --plain-http'], false)
   }
   if (codes.includes('UND_ERR_ABORTED') || codes.includes('ABORT_ERR')) {
-    return make('NETWORK', `request to ${where} was aborted`, [], false)
+    return make('ABORTED', `request to ${where} was aborted`, [], false)
   }
   if (codes.some((c) => TIMEOUT_CODES.has(c))) {
     const phase = codes.includes('UND_ERR_CONNECT_TIMEOUT')
@@ -250,10 +250,20 @@ export function backoffDelay(retry: number, policy: RetryPolicy, random = Math.r
   return Math.max(1, Math.floor(random() * cap))
 }
 
+/** The error for an operation its caller aborted (`OpOptions.signal`). */
+export function abortError(signal: AbortSignal | undefined, what: string): OciError {
+  return new OciError('ABORTED', `${what}: aborted`, {cause: signal?.reason})
+}
+
+/** Throws ABORTED when `signal` has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw abortError(signal, what)
+}
+
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(signal.reason)
+      reject(abortError(signal, 'waiting to retry'))
       return
     }
     const t = setTimeout(() => {
@@ -262,7 +272,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms)
     const onAbort = () => {
       clearTimeout(t)
-      reject(signal!.reason)
+      reject(abortError(signal, 'waiting to retry'))
     }
     signal?.addEventListener('abort', onAbort, {once: true})
   })
@@ -429,6 +439,7 @@ export class HttpTransport {
     const canRetry = (req.retry ?? (req.method !== 'PATCH' && isReplayable(body))) && isReplayable(body)
     let redirects = 0
     let attempt = 0
+    throwIfAborted(req.signal, `${req.method} ${redactUrl(url)}`)
     for (;;) {
       attempt++
       const started = Date.now()
@@ -444,7 +455,7 @@ export class HttpTransport {
           signal: req.signal,
         })
       } catch (err) {
-        if (req.signal?.aborted) throw req.signal.reason ?? err
+        if (req.signal?.aborted) throw abortError(req.signal, `${req.method} ${redactUrl(url)}`)
         const c = classifyNetworkError(err, url, attempt)
         this.log(`${req.method} ${redactUrl(url)} failed after ${Date.now() - started} ms: ${c.error.message}`)
         if (c.retryable && canRetry && attempt < this.retry.attempts) {

@@ -63,6 +63,24 @@ export interface TagLister {
   tags(opts?: OpOptions): Promise<string[]>
 }
 
+/**
+ * Cross-repository blob mount (distribution-spec v1.1 "mounting a blob from another repository"),
+ * offered by registry repositories. The copy engine tries it before transferring a blob.
+ */
+export interface Mounter {
+  /**
+   * Makes `desc` present in this repository by mounting it from `fromRepo` on the same registry.
+   * Resolves true when the blob is now present without transfer; false when the registry declined
+   * (it answered with an upload session, which the implementation cancels or keeps to itself), in
+   * which case the caller pushes the blob normally.
+   */
+  mount(desc: Descriptor, fromRepo: string, opts?: OpOptions): Promise<boolean>
+}
+
+export function isMounter(t: ReadOnlyTarget): t is Target & Mounter {
+  return typeof (t as Partial<Mounter>).mount === 'function'
+}
+
 export function isGraphTarget(t: ReadOnlyTarget): t is ReadOnlyGraphTarget {
   return typeof (t as Partial<PredecessorFinder>).predecessors === 'function'
 }
@@ -71,22 +89,13 @@ export function isTagLister(t: ReadOnlyTarget): t is ReadOnlyTarget & TagLister 
   return typeof (t as Partial<TagLister>).tags === 'function'
 }
 
+/** Options of `RemoteRepository.mount` beyond `Mounter`'s. */
 export interface MountOptions extends OpOptions {
   /**
    * When the registry cannot mount (it opens an upload session instead), upload the blob from
-   * this content into that session rather than cancelling it.
+   * this content into that session rather than cancelling it (the result is then false).
    */
   getContent?: () => Promise<Readable | Uint8Array>
-}
-
-/** Cross-repository blob mount (distribution-spec "mounting a blob from another repository"). */
-export interface Mounter {
-  /**
-   * Makes blob `desc` of repository `fromRepo` (same registry) available in this repository
-   * without transferring it. True when mounted; false when the registry declined (and, with
-   * `getContent`, the blob was uploaded instead).
-   */
-  mount(desc: Descriptor, fromRepo: string, opts?: MountOptions): Promise<boolean>
 }
 
 /** Pushes a manifest under a tag in one request (instead of push by digest, then tag). */
@@ -97,10 +106,6 @@ export interface ReferencePusher {
 /** Deletes content. Registries may refuse (405 when deletes are disabled). */
 export interface Deleter {
   delete(desc: Descriptor, opts?: OpOptions): Promise<void>
-}
-
-export function isMounter(t: ReadOnlyTarget): t is Target & Mounter {
-  return typeof (t as Partial<Mounter>).mount === 'function'
 }
 
 export function isReferencePusher(t: ReadOnlyTarget): t is Target & ReferencePusher {

@@ -22,12 +22,12 @@
 import {type Hash, createHash} from 'node:crypto'
 import {Readable, Transform, type TransformCallback} from 'node:stream'
 
-import {EXIT} from '../../errors.js'
+import {AiboxError, EXIT, errorMessage} from '../../errors.js'
 import {type RegistryClientOptions, RegistryClient, responseError} from '../client.js'
 import {repositoryScope} from '../auth/challenge.js'
 import {MAX_MANIFEST_BYTES, assertDigest, isDigest, isVerifying, sha256Digest, verifyBytes, verifying} from '../content.js'
 import {OciError, isOciError} from '../errors.js'
-import {type HttpResponse, backoffDelay, classifyNetworkError, discard, header, readLimited, sleep} from '../http.js'
+import {type HttpResponse, abortError, backoffDelay, classifyNetworkError, discard, header, readLimited, sleep, throwIfAborted} from '../http.js'
 import {MANIFEST_MEDIA_TYPES, MT, isManifestMediaType} from '../media.js'
 import {type RegistryReference, assertRepository, assertTag, parseRegistryReference} from '../reference.js'
 import type {
@@ -200,8 +200,34 @@ interface ManifestJson {
   annotations?: Record<string, string>
 }
 
+/**
+ * The error for content that could not be read while pushing it: ours when it is ours (a
+ * verification failure of the source stream), else a transient failure naming the blob.
+ */
+function sourceFailure(err: unknown, desc: Descriptor): AiboxError {
+  if (err instanceof AiboxError) return err
+  return new OciError('NETWORK', `reading the content of ${desc.digest} to push failed: ${errorMessage(err)}`, {
+    cause: err,
+    suggestions: ['run the command again; if the source is a file, check that it is readable'],
+  })
+}
+
+/** `artifactType` of a manifest or index (the field itself; no guessing from the config). */
+function artifactTypeOf(data: Buffer): string | undefined {
+  try {
+    const at = (JSON.parse(data.toString('utf8')) as ManifestJson).artifactType
+    return typeof at === 'string' && at !== '' ? at : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Tags that are referrers machinery, not versions: the `sha256-<hex>` index and cosign's `.sig`/`.att`/`.sbom`. */
+const MACHINERY_TAG_RE = /^sha256-[a-f0-9]{64}(?:\.[a-z]+)?$/
+
+/** Worth another attempt: transient, and not the caller's own abort. */
 function isTransientOci(err: unknown): boolean {
-  return err instanceof OciError && err.exit === EXIT.TRANSIENT
+  return err instanceof OciError && err.exit === EXIT.TRANSIENT && err.code !== 'ABORTED'
 }
 
 export class RemoteRepository implements GraphTarget, TagLister, Mounter, ReferencePusher, Deleter {
@@ -305,7 +331,10 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
         if (size > MAX_MANIFEST_BYTES) {
           throw new OciError('MANIFEST_TOO_LARGE', `manifest ${digest} in ${this.location} is ${size} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`)
         }
-        return {mediaType, digest, size}
+        // HEAD cannot say the artifactType; the bytes of a manifest this repository handled already can.
+        const known = this.manifestCache.get(digest)
+        const artifactType = known && known.length === size ? artifactTypeOf(known) : undefined
+        return artifactType ? {mediaType, digest, size, artifactType} : {mediaType, digest, size}
       }
     } else if (head.status === 400 || head.status === 405 || head.status === 501) {
       await discard(head)
@@ -357,7 +386,8 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
       throw new OciError('INVALID_MANIFEST', `${sel} in ${this.location} is not a manifest or index (media type ${mediaType ?? 'missing'})`)
     }
     this.remember(digest, data)
-    return {desc: {mediaType, digest, size: data.length}, data}
+    const artifactType = artifactTypeOf(data)
+    return {desc: artifactType ? {mediaType, digest, size: data.length, artifactType} : {mediaType, digest, size: data.length}, data}
   }
 
   async exists(desc: Descriptor, opts: OpOptions = {}): Promise<boolean> {
@@ -457,7 +487,7 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
         }
         return
       } catch (err) {
-        if (opts.signal?.aborted) throw opts.signal.reason ?? err
+        if (opts.signal?.aborted) throw abortError(opts.signal, what)
         const c = classifyNetworkError(err, res.url)
         failures++
         if (!c.retryable || failures >= policy.attempts || received >= desc.size) throw c.error
@@ -482,6 +512,7 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
 
   async push(expected: Descriptor, body: Readable | Uint8Array, opts: PushOptions = {}): Promise<void> {
     assertDigest(expected.digest)
+    throwIfAborted(opts.signal, `push ${expected.digest} to ${this.location}`)
     if (isManifestMediaType(expected.mediaType)) return this.pushManifest(expected, body, expected.digest, opts)
     return this.pushBlob(expected, body, opts)
   }
@@ -526,7 +557,9 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
     let data: Buffer
     if (body instanceof Uint8Array) data = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
     else {
-      const {data: d, truncated} = await readLimited(body, expected.size + 1)
+      const {data: d, truncated} = await readLimited(body, expected.size + 1).catch((err) => {
+        throw sourceFailure(err, expected)
+      })
       if (truncated || d.length > expected.size) throw new OciError('SIZE_MISMATCH', `manifest ${expected.digest} is larger than its descriptor size ${expected.size}`)
       data = d
     }
@@ -589,6 +622,8 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
           if ((await reader.fill(Buffer.allocUnsafe(1))) > 0) {
             throw new OciError('SIZE_MISMATCH', `blob ${expected.digest} is larger than its descriptor size ${expected.size}`)
           }
+        } catch (err) {
+          throw sourceFailure(err, expected)
         } finally {
           await reader.close()
         }
@@ -638,7 +673,8 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
           })
         } catch (err) {
           // The content's own failure (source error, wrong size or digest) wins over what the socket saw.
-          throw sourceError ?? guard.failure ?? err
+          if (sourceError !== undefined) throw sourceFailure(sourceError, expected)
+          throw guard.failure ?? err
         }
         if (guard.failure) {
           await discard(res)
@@ -785,7 +821,9 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
       let current = Buffer.allocUnsafe(chunkSize)
       let spare = Buffer.allocUnsafe(chunkSize)
       let offset = 0
-      let n = await reader.fill(current)
+      let n = await reader.fill(current).catch((err) => {
+        throw sourceFailure(err, expected)
+      })
       while (n > 0) {
         if (offset + n > expected.size) {
           throw new OciError('SIZE_MISMATCH', `blob ${expected.digest} is larger than its descriptor size ${expected.size}`)
@@ -794,8 +832,8 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
         hash?.update(chunk)
         // Overlap: read the next chunk from the source while this one is on the wire.
         const [sent, next] = await Promise.allSettled([this.sendChunk(loc, chunk, offset, what, opts), reader.fill(spare)])
+        if (next.status === 'rejected') throw sourceFailure(next.reason, expected)
         if (sent.status === 'rejected') throw sent.reason
-        if (next.status === 'rejected') throw next.reason
         loc = location = sent.value
         offset += n
         ;[current, spare] = [spare, current]
@@ -953,8 +991,12 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
 
   // ---- tags ------------------------------------------------------------------------------
 
-  /** All tags, following `Link` pagination when the registry offers it, sorted (registries do not sort). */
-  async tags(opts: OpOptions = {}): Promise<string[]> {
+  /**
+   * Tags, following `Link` pagination when the registry offers it, sorted (registries do not
+   * sort). Referrers machinery tags (`sha256-<hex>`, cosign's `sha256-<hex>.sig`) are left out
+   * unless `all` is set: they are not versions.
+   */
+  async tags(opts: OpOptions & {all?: boolean} = {}): Promise<string[]> {
     const what = `list tags of ${this.location}`
     const all = new Set<string>()
     const seen = new Set<string>()
@@ -976,7 +1018,7 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
       if (Array.isArray(parsed.tags)) for (const t of parsed.tags) if (typeof t === 'string') all.add(t)
       url = nextLink(link, res.url)
     }
-    return [...all].sort()
+    return [...all].filter((t) => opts.all || !MACHINERY_TAG_RE.test(t)).sort()
   }
 
   // ---- referrers -------------------------------------------------------------------------

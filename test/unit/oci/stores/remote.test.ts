@@ -154,6 +154,48 @@ describe('RemoteRepository', function () {
       })
     })
 
+    describe('when the content cannot be read', () => {
+      function failing(first: Buffer): Readable {
+        let sent = false
+        return new Readable({
+          read() {
+            if (sent) this.destroy(new Error('connection reset by peer'))
+            else {
+              sent = true
+              this.push(first)
+            }
+          },
+        })
+      }
+
+      for (const [label, size] of [
+        ['monolithic', 300_000],
+        ['streamed', 5 * MiB],
+      ] as const) {
+        it(`names the failure (${label}), stores nothing, and a second push succeeds`, async () => {
+          const r = repo()
+          const b = randomBlob(size)
+          const e = await expectCode(r.push(b.desc, failing(b.data.subarray(0, 100_000))), OciError, 'NETWORK')
+          expect(e.message).to.contain(`reading the content of ${b.desc.digest} to push failed: connection reset by peer`)
+          expect(await r.exists(b.desc)).to.equal(false)
+          await r.push(b.desc, streamOf(b.data))
+          expect(await r.exists(b.desc)).to.equal(true)
+        })
+      }
+    })
+
+    describe('when the signal is already aborted', () => {
+      it('rejects with ABORTED without a request', async () => {
+        const r = repo()
+        const b = blob('never sent')
+        const ac = new AbortController()
+        ac.abort()
+        await expectCode(r.push(b.desc, b.data, {signal: ac.signal}), OciError, 'ABORTED')
+        await expectCode(r.resolve('v1', {signal: ac.signal}), OciError, 'ABORTED')
+        expect(proxy.requests).to.have.length(0)
+      })
+    })
+
     describe('when fetching', () => {
       it('refuses before reading when the registry announces more bytes than the descriptor says', async () => {
         const r = repo()
@@ -208,9 +250,10 @@ describe('RemoteRepository', function () {
         await pushArtifact(r, a, 'v1')
         const put = seen('PUT', /\/manifests\/sha256:/)
         expect(put[0]!.headers['content-type']).to.equal(MT.ociManifest)
-        expect(await r.resolve('v1')).to.deep.equal(a.manifest.desc)
-        expect(await r.resolve(a.manifest.desc.digest)).to.deep.equal(a.manifest.desc)
-        expect(await r.resolve(`${proxy.host}/${r.repository}:v1`)).to.deep.equal(a.manifest.desc)
+        const typed = {...a.manifest.desc, artifactType: ARTIFACT_TYPE}
+        expect(await r.resolve('v1')).to.deep.equal(typed)
+        expect(await r.resolve(a.manifest.desc.digest)).to.deep.equal(typed)
+        expect(await r.resolve(`${proxy.host}/${r.repository}:v1`)).to.deep.equal(typed)
         const manifestRequests = proxy.requests.filter((q) => /\/manifests\//.test(q.url) && (q.method === 'GET' || q.method === 'HEAD'))
         expect(manifestRequests.length).to.be.greaterThan(0)
         for (const q of manifestRequests) {
@@ -218,6 +261,18 @@ describe('RemoteRepository', function () {
         }
         const fetched = await readAll(await r.fetch(a.manifest.desc), MAX_MANIFEST_BYTES)
         expect(fetched.equals(a.manifest.data)).to.equal(true)
+      })
+
+      it('includes the artifactType when it knows the manifest bytes (HEAD cannot say it)', async () => {
+        const r = repo()
+        const a = artifact(['typed'])
+        await pushArtifact(r, a, 'v1')
+        expect((await r.resolve('v1')).artifactType).to.equal(ARTIFACT_TYPE)
+        const fresh = repo(r.repository)
+        expect((await fresh.resolve('v1')).artifactType).to.equal(undefined)
+        await fresh.fetch(a.manifest.desc).then((s) => readAll(s, MAX_MANIFEST_BYTES))
+        proxy.addRule({method: 'HEAD', path: /\/manifests\/v1$/, action: {status: 200, headers: {'content-type': MT.ociManifest}, body: ''}})
+        expect((await repo(r.repository).resolve('v1')).artifactType).to.equal(ARTIFACT_TYPE)
       })
 
       it('tags without re-reading a manifest it just pushed, and reads it (verified) when it did not', async () => {
@@ -264,7 +319,7 @@ describe('RemoteRepository', function () {
         const a = artifact(['z'])
         await pushArtifact(r, a, 'v1')
         proxy.addRule({method: 'HEAD', path: /\/manifests\/v1$/, action: {status: 200, headers: {'content-type': MT.ociManifest}, body: ''}})
-        expect(await r.resolve('v1')).to.deep.equal(a.manifest.desc)
+        expect(await repo(r.repository).resolve('v1')).to.deep.equal({...a.manifest.desc, artifactType: ARTIFACT_TYPE})
         expect(seen('GET', /\/manifests\/v1$/)).to.have.length(1)
       })
 
@@ -324,6 +379,16 @@ describe('RemoteRepository', function () {
       await pushArtifact(r, a)
       for (const t of ['v10', 'b', 'A', 'v2', '_x', 'a.1']) await r.tag(a.manifest.desc, t)
       expect(await r.tags()).to.deep.equal(['A', '_x', 'a.1', 'b', 'v10', 'v2'])
+    })
+
+    it('leaves out referrers machinery tags (sha256-<hex>, .sig) unless asked for all', async () => {
+      const r = repo()
+      const a = artifact(['machinery'])
+      await pushArtifact(r, a, 'v1')
+      const hex = a.manifest.desc.digest.slice(7)
+      for (const t of [`sha256-${hex}`, `sha256-${hex}.sig`, 'sha256-short']) await r.tag(a.manifest.desc, t)
+      expect(await r.tags()).to.deep.equal(['sha256-short', 'v1'])
+      expect(await r.tags({all: true})).to.deep.equal([`sha256-${hex}`, `sha256-${hex}.sig`, 'sha256-short', 'v1'])
     })
 
     it('follows a relative Link to the next page and merges pages without duplicates', async () => {
@@ -524,7 +589,6 @@ describe('RemoteRepository', function () {
       const r = repo()
       await r.push(EMPTY_DESCRIPTOR, EMPTY_JSON)
       expect(await r.exists(EMPTY_DESCRIPTOR)).to.equal(true)
-      expect(ARTIFACT_TYPE).to.be.a('string')
     })
   })
 })
