@@ -54,7 +54,8 @@ export class VerifyingStream extends Transform {
   private readonly hash = createHash('sha256')
   private seen = 0
   constructor(
-    private readonly desc: Descriptor,
+    /** What this stream verifies (public so a consumer can skip hashing the same bytes twice). */
+    readonly desc: Descriptor,
     private readonly location = '',
   ) {
     super()
@@ -89,6 +90,11 @@ export class VerifyingStream extends Transform {
     }
     cb()
   }
+}
+
+/** True when `stream` is already verifying `desc` (its size and digest are checked by the stream itself). */
+export function isVerifying(stream: unknown, desc: Descriptor): boolean {
+  return stream instanceof VerifyingStream && stream.desc.digest === desc.digest && stream.desc.size === desc.size
 }
 
 /** Wraps `source` so that reading it verifies `desc`; errors of `source` propagate. */

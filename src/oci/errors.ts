@@ -20,6 +20,8 @@ export type OciErrorCode =
   | 'REGISTRY_ERROR'
   | 'NETWORK'
   | 'TIMEOUT'
+  /** The registry cannot be reached securely: untrusted certificate, HTTP/HTTPS mix-up. */
+  | 'TLS'
   | 'INVALID_LAYOUT'
   | 'UNSAFE_ARCHIVE'
   /** The caller's AbortSignal fired. */
@@ -42,6 +44,8 @@ const DEFAULT_EXIT: Record<OciErrorCode, ExitCode> = {
   REGISTRY_ERROR: EXIT.TRANSIENT,
   NETWORK: EXIT.TRANSIENT,
   TIMEOUT: EXIT.TRANSIENT,
+  // Like any unreachable registry: `aibox start` may fall back to its verified cache.
+  TLS: EXIT.TRANSIENT,
   INVALID_LAYOUT: EXIT.USAGE,
   UNSAFE_ARCHIVE: EXIT.VERIFY,
   ABORTED: EXIT.TRANSIENT,

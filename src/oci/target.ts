@@ -88,3 +88,26 @@ export function isGraphTarget(t: ReadOnlyTarget): t is ReadOnlyGraphTarget {
 export function isTagLister(t: ReadOnlyTarget): t is ReadOnlyTarget & TagLister {
   return typeof (t as Partial<TagLister>).tags === 'function'
 }
+
+/** Options of `RemoteRepository.mount` beyond `Mounter`'s. */
+export interface MountOptions extends OpOptions {
+  /**
+   * When the registry cannot mount (it opens an upload session instead), upload the blob from
+   * this content into that session rather than cancelling it (the result is then false).
+   */
+  getContent?: () => Promise<Readable | Uint8Array>
+}
+
+/** Pushes a manifest under a tag in one request (instead of push by digest, then tag). */
+export interface ReferencePusher {
+  pushReference(expected: Descriptor, body: Readable | Uint8Array, reference: string, opts?: OpOptions): Promise<void>
+}
+
+/** Deletes content. Registries may refuse (405 when deletes are disabled). */
+export interface Deleter {
+  delete(desc: Descriptor, opts?: OpOptions): Promise<void>
+}
+
+export function isReferencePusher(t: ReadOnlyTarget): t is Target & ReferencePusher {
+  return typeof (t as Partial<ReferencePusher>).pushReference === 'function'
+}

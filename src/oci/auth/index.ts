@@ -1,0 +1,3 @@
+export * from './authorizer.js'
+export * from './challenge.js'
+export * from './credentials.js'
