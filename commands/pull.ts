@@ -37,7 +37,7 @@ Then writes DIR/<name>.json (the canonical JSON, byte for byte) and DIR/<name>.y
     const v = r.verified
     this.log(`Verified ${v.name} ${v.version} (tier ${v.tier}) ${r.reference}`)
     for (const line of verifiedLines(v)) this.log(line)
-    for (const x of v.rejected) this.info(`  rejected: ${x.reason}`)
+    if (v.rejected.length > 0) this.info(`  note: ${v.rejected.length} other referrer(s) did not verify with the trusted keys and were ignored (details: --json .rejected, or aibox discover)`)
     for (const f of r.files) this.log(`  wrote ${f}`)
     return {reference: r.reference, files: r.files, ...summarizeVerified(v)}
   }

@@ -59,7 +59,7 @@ Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not ex
         this.log(`Verified ${v.name} ${v.version} (tier ${v.tier}) ${reference}`)
         this.log(`  content ${v.contentDigest}`)
         for (const line of verifiedLines(v)) this.log(line)
-        for (const x of v.rejected) this.info(`  rejected: ${x.reason}`)
+        if (v.rejected.length > 0) this.info(`  note: ${v.rejected.length} other referrer(s) did not verify with the trusted keys and were ignored (details: --json .rejected, or aibox discover)`)
         return {verified: true, reference, ...summarizeVerified(v)}
       } finally {
         await opened.close()
