@@ -473,3 +473,9 @@ export function verifyReferrers(records: ReferrerRecord[], subject: Descriptor, 
   }
   return result
 }
+
+/** Lists and verifies every signature and approval of `subject` on any target in one call. */
+export async function verifyAttachments(target: ReadOnlyTarget, subject: Descriptor, keys: VerificationKey[], options: ListReferrersOptions = {}): Promise<ReferrerVerification> {
+  const d = {mediaType: subject.mediaType, digest: subject.digest, size: subject.size}
+  return verifyReferrers(await listPolicyReferrers(target, d, options), d, keys)
+}

@@ -8,9 +8,10 @@ import {
   legacySignatureTag,
   listPolicyReferrers,
   packSigstoreReferrer,
+  verifyAttachments,
   verifyReferrers,
 } from '../../../src/distribute/index.js'
-import {ANNOTATION, MemoryStore, MT, packManifest, parseManifest, readAll, type Descriptor, type ReadOnlyGraphTarget} from '../../../src/oci/index.js'
+import {ANNOTATION, LayoutDirStore, MemoryStore, MT, packManifest, parseManifest, readAll, type Descriptor, type ReadOnlyGraphTarget} from '../../../src/oci/index.js'
 import {COSIGN_SIGN_PREDICATE_TYPE, cosignCompatibilityProblems, signSubjects} from '../../../src/sign/index.js'
 import {blob, expectCode} from '../../helpers/oci-fixtures.js'
 import {ORG_BASELINE, privateKey, publicKey, publish} from '../../helpers/policy-fixtures.js'
@@ -128,6 +129,19 @@ describe('policy referrers', function () {
         await expectCode(attachApproval(store, p.manifest, await privateKey('bob'), {role: '', note: 'x'}), 'INVALID_APPROVAL', /"role" is empty/)
         expect(await store.predecessors(p.manifest)).to.deep.equal([])
       })
+    })
+  })
+
+  describe('#verifyAttachments', () => {
+    it('lists and verifies signatures and approvals on an OCI layout directory in one call', async () => {
+      const {tmpdir} = await import('../../helpers/tmp.js')
+      const path = await import('node:path')
+      const store = await LayoutDirStore.open(path.join(tmpdir(), 'layout'), {create: true})
+      const p = await publish(store, ORG_BASELINE, [await privateKey('alice')])
+      await attachApproval(store, p.manifest, await privateKey('bob'), {role: 'approver', note: 'ok'})
+      const v = await verifyAttachments(store, p.manifest, [publicKey('alice'), publicKey('bob')])
+      expect(v.signatures.map((s) => s.signer.name)).to.deep.equal(['alice'])
+      expect(v.approvals.map((a) => [a.signer.name, a.role])).to.deep.equal([['bob', 'approver']])
     })
   })
 
