@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {auditLogFlag} from '../src/cli/audit-flags.js'
 import {BaseCommand} from '../src/cli/base.js'
-import {loadSigningKey, registryFlags, registryOptions, signingKeyFlags} from '../src/cli/registry-flags.js'
+import {loadSigningKey, registryFlags, registriesOf, registryOptions, signingKeyFlags} from '../src/cli/registry-flags.js'
 import {type ApproveReferenceResult, approveReference} from '../src/distribute/index.js'
 
 export type ApproveResult = ApproveReferenceResult
@@ -32,7 +32,7 @@ Trust policies count approvals by the approver key's roles (require: approvals: 
   async run(): Promise<ApproveResult> {
     const {args, flags} = await this.parse(Approve)
     const key = await loadSigningKey(flags)
-    const registry = await registryOptions(flags, {warn: (m) => this.warn(m)})
+    const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.ref)})
     const r = await approveReference({
       reference: args.ref,
       key,

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base.js'
 import {TransferProgress, formatBytes} from '../src/cli/progress.js'
-import {registryFlags, registryOptions} from '../src/cli/registry-flags.js'
+import {registryFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
 import {type CopyPolicyResult, copyPolicy} from '../src/distribute/index.js'
 
 export type CopyResult = CopyPolicyResult
@@ -28,7 +28,7 @@ Copying does not verify signatures (use aibox pull / verify on the copy); an uns
 
   async run(): Promise<CopyResult> {
     const {args, flags} = await this.parse(Copy)
-    const registry = await registryOptions(flags, {warn: (m) => this.warn(m)})
+    const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.src, args.dst)})
     const progress = new TransferProgress({enabled: this.interactive, label: `copy ${args.dst}`})
     let r: CopyPolicyResult
     try {

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base.js'
-import {loadVerification, registryFlags, registryOptions, verificationFlags} from '../src/cli/registry-flags.js'
+import {loadVerification, registryFlags, registriesOf, registryOptions, verificationFlags} from '../src/cli/registry-flags.js'
 import {type DiscoverNode, type DiscoverResult, discoverReferrers, openForRead, requireSelector} from '../src/distribute/index.js'
 
 export type DiscoverCommandResult = DiscoverResult & {reference: string}
@@ -27,7 +27,7 @@ Without --key/--trust nothing is verified: the tree shows what each referrer CLA
   async run(): Promise<DiscoverCommandResult> {
     const {args, flags} = await this.parse(Discover)
     const v = loadVerification(flags, false)
-    const registry = await registryOptions(flags, {warn: (m) => this.warn(m)})
+    const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.ref)})
     const opened = await openForRead(args.ref, {registry})
     let r: DiscoverResult
     try {

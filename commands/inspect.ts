@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base.js'
-import {registryFlags, registryOptions} from '../src/cli/registry-flags.js'
+import {registryFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
 import {type InspectPolicyResult, inspectPolicyReference, openForRead, requireSelector} from '../src/distribute/index.js'
 import {printInspection} from '../src/cli/inspect-output.js'
 
@@ -18,7 +18,7 @@ export default class Inspect extends BaseCommand<InspectRefResult> {
 
   async run(): Promise<InspectRefResult> {
     const {args, flags} = await this.parse(Inspect)
-    const registry = await registryOptions(flags, {warn: (m) => this.warn(m)})
+    const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.ref)})
     const opened = await openForRead(args.ref, {registry})
     let r: InspectPolicyResult
     try {

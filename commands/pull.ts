@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base.js'
 import {type VerifiedPolicySummary, summarizeVerified, verifiedLines} from '../src/cli/policy-result.js'
-import {loadVerification, registryFlags, registryOptions, verificationFlags} from '../src/cli/registry-flags.js'
+import {loadVerification, registryFlags, registriesOf, registryOptions, verificationFlags} from '../src/cli/registry-flags.js'
 import {pullPolicy} from '../src/distribute/index.js'
 
 export type PullResult = VerifiedPolicySummary & {reference: string; files: string[]}
@@ -32,7 +32,7 @@ Then writes DIR/<name>.json (the canonical JSON, byte for byte) and DIR/<name>.y
   async run(): Promise<PullResult> {
     const {args, flags} = await this.parse(Pull)
     const verification = loadVerification(flags, true)
-    const registry = await registryOptions(flags, {warn: (m) => this.warn(m)})
+    const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.ref)})
     const r = await pullPolicy({reference: args.ref, outputDir: flags.output, ...verification, trustReference: flags['trust-ref'], registry})
     const v = r.verified
     this.log(`Verified ${v.name} ${v.version} (tier ${v.tier}) ${r.reference}`)

@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {auditLogFlag} from '../src/cli/audit-flags.js'
 import {BaseCommand} from '../src/cli/base.js'
 import {TransferProgress} from '../src/cli/progress.js'
-import {loadSigningKey, registryFlags, registryOptions, signingKeyFlags} from '../src/cli/registry-flags.js'
+import {loadSigningKey, registryFlags, registriesOf, registryOptions, signingKeyFlags} from '../src/cli/registry-flags.js'
 import {type PushPolicyResult, pushPolicy} from '../src/distribute/index.js'
 
 export type PushResult = Omit<PushPolicyResult, 'manifest'> & {mediaType: string; size: number}
@@ -38,7 +38,7 @@ Writes policy.pushed and policy.signed to the audit log.`
   async run(): Promise<PushResult> {
     const {args, flags} = await this.parse(Push)
     const key = await loadSigningKey(flags)
-    const registry = await registryOptions(flags, {warn: (m) => this.warn(m)})
+    const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.ref)})
     const progress = new TransferProgress({enabled: this.interactive, label: `push ${args.ref}`})
     let r: PushPolicyResult
     try {

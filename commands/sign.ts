@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {auditLogFlag} from '../src/cli/audit-flags.js'
 import {BaseCommand} from '../src/cli/base.js'
 import {isReferenceArgument} from '../src/cli/reference-arg.js'
-import {connectionFlags, registryOptions} from '../src/cli/registry-flags.js'
+import {connectionFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
 import {type SignReferenceResult, signReference} from '../src/distribute/index.js'
 import {InputError} from '../src/errors.js'
 import {PasswordSession, SIGN_FORMATS, type SignFileResult, type SignFormat, loadPrivateKey, signFile} from '../src/sign/index.js'
@@ -54,7 +54,7 @@ The signature goes to --output (written atomically) or to stdout. Signing is off
         reference: args.file,
         key,
         cosignLegacy: flags['cosign-legacy'],
-        registry: await registryOptions(flags, {warn: (m) => this.warn(m)}),
+        registry: await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.file)}),
         audit: {log: flags['audit-log']},
       })
       this.log(`Signed ${r.reference} with key ${r.signature.keyId}: signature ${r.signature.digest}${r.legacySignature ? ` (and ${r.legacySignature.tag})` : ''}`)

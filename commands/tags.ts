@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base.js'
-import {registryFlags, registryOptions} from '../src/cli/registry-flags.js'
+import {registryFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
 import {type TagsResult, listTags, openForRead} from '../src/distribute/index.js'
 
 export type TagsCommandResult = TagsResult & {repository: string}
@@ -17,7 +17,7 @@ export default class Tags extends BaseCommand<TagsCommandResult> {
 
   async run(): Promise<TagsCommandResult> {
     const {args, flags} = await this.parse(Tags)
-    const registry = await registryOptions(flags, {warn: (m) => this.warn(m)})
+    const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.repo)})
     const opened = await openForRead(args.repo, {registry})
     let r: TagsResult
     try {

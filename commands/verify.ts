@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../src/cli/base.js'
 import {type VerifiedPolicySummary, summarizeVerified, verifiedLines} from '../src/cli/policy-result.js'
 import {isReferenceArgument} from '../src/cli/reference-arg.js'
-import {loadVerification, registryFlags, registryOptions} from '../src/cli/registry-flags.js'
+import {loadVerification, registryFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
 import {openForRead, requireSelector, verifyPolicyArtifact, withDigest} from '../src/distribute/index.js'
 import {InputError} from '../src/errors.js'
 import {type VerifiedSignature, type VerifyFileResult, verifyFileWithKeys} from '../src/sign/index.js'
@@ -52,7 +52,7 @@ Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not ex
     if (!flags.signature?.length && isReferenceArgument(args.file)) {
       if (flags.tier) throw new InputError('TIER_WITH_REFERENCE', "--tier applies to files: a reference's tier is read from its signed content")
       const verification = loadVerification(flags, true)
-      const opened = await openForRead(args.file, {registry: await registryOptions(flags, {warn: (m) => this.warn(m)})})
+      const opened = await openForRead(args.file, {registry: await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.file)})})
       try {
         const v = await verifyPolicyArtifact(opened.target, requireSelector(opened), {...verification, reference: flags.ref})
         const reference = withDigest(opened.reference, v.manifest.digest)

@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base.js'
 import {printInspection} from '../../src/cli/inspect-output.js'
 import {isReferenceArgument} from '../../src/cli/reference-arg.js'
-import {registryFlags, registryOptions} from '../../src/cli/registry-flags.js'
+import {registryFlags, registriesOf, registryOptions} from '../../src/cli/registry-flags.js'
 import {KIND_LABEL, loadBundle, type Tier} from '../../src/bundle/index.js'
 import {type InspectPolicyResult, inspectPolicyReference, openForRead, requireSelector} from '../../src/distribute/index.js'
 
@@ -43,7 +43,7 @@ Reads and validates the file without using it anywhere. Accepts aibox bundles, b
   async run(): Promise<InspectResult> {
     const {args, flags} = await this.parse(Inspect)
     if (isReferenceArgument(args.file)) {
-      const opened = await openForRead(args.file, {registry: await registryOptions(flags, {warn: (m) => this.warn(m)})})
+      const opened = await openForRead(args.file, {registry: await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.file)})})
       try {
         const r = await inspectPolicyReference(opened.target, requireSelector(opened))
         printInspection(args.file, r, (s) => this.log(s))

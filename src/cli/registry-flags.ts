@@ -7,6 +7,7 @@ import {Flags} from '@oclif/core'
 
 import {InputError} from '../errors.js'
 import {chainCredentials, dockerCredentials, staticCredentials} from '../oci/auth/credentials.js'
+import {parseReference} from '../oci/reference.js'
 import type {RemoteRepositoryOptions} from '../oci/stores/remote.js'
 import {type PrivateKeyInfo, loadPrivateKey, loadPublicKey} from '../sign/keys.js'
 import {PasswordSession, readPasswordStdin} from '../sign/password.js'
@@ -40,8 +41,29 @@ export interface RegistryFlagValues {
   'password-stdin'?: boolean
 }
 
-/** RemoteRepository options from the flags: TLS choices, and credentials (explicit first, then docker's config). */
-export async function registryOptions(flags: RegistryFlagValues, io: {stdin?: NodeJS.ReadableStream; warn?: (m: string) => void} = {}): Promise<RemoteRepositoryOptions> {
+/** The registries named by references (layouts name none): explicit credentials go to these only. */
+export function registriesOf(...refs: string[]): string[] {
+  const out = new Set<string>()
+  for (const r of refs) {
+    try {
+      const parsed = parseReference(r)
+      if (parsed.kind === 'registry') out.add(parsed.registry)
+    } catch {
+      // reported by the command when it opens the reference
+    }
+  }
+  return [...out]
+}
+
+/**
+ * RemoteRepository options from the flags: TLS choices, and credentials (explicit first, then
+ * docker's config). Explicit `--username` credentials are only ever sent to `io.registries` (the
+ * registries the command line names), never to another registry a reference might lead to.
+ */
+export async function registryOptions(
+  flags: RegistryFlagValues,
+  io: {stdin?: NodeJS.ReadableStream; warn?: (m: string) => void; registries?: string[]} = {},
+): Promise<RemoteRepositoryOptions> {
   const opts: RemoteRepositoryOptions = {}
   if (flags['plain-http'] !== undefined) opts.plainHttp = flags['plain-http']
   if (flags.insecure) opts.insecure = true
@@ -52,7 +74,8 @@ export async function registryOptions(flags: RegistryFlagValues, io: {stdin?: No
     const candidates = await readPasswordStdin((io.stdin ?? process.stdin) as never, 'encrypt')
     const password = candidates[0] ?? ''
     if (password === '') throw new InputError('PASSWORD_REQUIRED', '--password-stdin read an empty password', {suggestions: ['echo "$TOKEN" | aibox … --username USER --password-stdin']})
-    opts.credentials = chainCredentials(staticCredentials({username: flags.username, password}, {source: `--username ${flags.username}`}), dockerCredentials())
+    const explicit = (io.registries ?? []).map((registry) => staticCredentials({username: flags.username!, password}, {registry, source: `--username ${flags.username}`}))
+    opts.credentials = chainCredentials(...explicit, dockerCredentials())
   }
   return opts
 }
