@@ -7,7 +7,7 @@ import {Readable} from 'node:stream'
 import {assertDigest, readAll, toReadable, verifyBytes, VerifyingStream} from '../content.js'
 import {AiboxError} from '../../errors.js'
 import {OciError} from '../errors.js'
-import {throwIfAborted, abortError} from '../fsutil.js'
+import {abortError, throwIfAborted} from '../abort.js'
 import type {Descriptor} from '../target.js'
 
 /** Docker/OCI tag grammar (distribution reference.go); invalid tags are route misses on 2.8 (registry-notes §8.14). */

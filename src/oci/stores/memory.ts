@@ -6,7 +6,7 @@ import type {Readable} from 'node:stream'
 
 import {assertDigest, MAX_MANIFEST_BYTES} from '../content.js'
 import {OciError} from '../errors.js'
-import {throwIfAborted} from '../fsutil.js'
+import {throwIfAborted} from '../abort.js'
 import {isGraphNodeType, parseManifest, referrerDescriptor, sniffManifestMediaType, subjectOf} from '../manifest.js'
 import type {Descriptor, GraphTarget, OpOptions, TagLister} from '../target.js'
 import {assertDescriptorShape, assertTag, discardBody, isDigestRef, readVerified, verifiedReadable} from './common.js'

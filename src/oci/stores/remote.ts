@@ -27,7 +27,8 @@ import {type RegistryClientOptions, RegistryClient, responseError} from '../clie
 import {repositoryScope} from '../auth/challenge.js'
 import {MAX_MANIFEST_BYTES, assertDigest, isDigest, isVerifying, sha256Digest, verifyBytes, verifying} from '../content.js'
 import {OciError, isOciError} from '../errors.js'
-import {type HttpResponse, abortError, backoffDelay, classifyNetworkError, discard, header, readLimited, sleep, throwIfAborted} from '../http.js'
+import {abortError, throwIfAborted} from '../abort.js'
+import {type HttpResponse, backoffDelay, classifyNetworkError, discard, header, readLimited, sleep} from '../http.js'
 import {MANIFEST_MEDIA_TYPES, MT, isManifestMediaType} from '../media.js'
 import {type RegistryReference, assertRepository, assertTag, parseRegistryReference} from '../reference.js'
 import type {

@@ -5,6 +5,8 @@ import path from 'node:path'
 import {expect} from 'chai'
 
 import {ANNOTATION, LayoutDirStore, MT, OCI_LAYOUT_BYTES, packManifest} from '../../../../src/oci/index.js'
+import {acquireLock} from '../../../../src/util/lock.js'
+import {finished, spawnTs, waitForOutput} from '../../../helpers/children.js'
 import {ROOT} from '../../../helpers/cli.js'
 import {blob, buildGraph, expectCode, pushAll, readStream, type Graph} from '../../../helpers/oci-fixtures.js'
 import {corrupted, describeTarget} from '../../../helpers/target-conformance.js'
@@ -269,26 +271,48 @@ describe('LayoutDirStore', () => {
   })
 
   describe('when index.json is locked', () => {
-    it('breaks the lock of a process that no longer exists', async () => {
+    it('takes over the lock of a writer that was killed with SIGKILL', async function () {
+      this.timeout(60_000)
       const g = buildGraph()
       const dir = path.join(tmpdir(), 'l')
       const store = await LayoutDirStore.open(dir, {create: true})
       await pushAll(store, g.all)
-      // A pid that cannot be alive: the lock of a crashed aibox.
-      const dead = spawn('true')
-      await new Promise((r) => dead.on('close', r))
-      fs.writeFileSync(path.join(dir, 'index.json.lock'), `${dead.pid}@${(await import('node:os')).hostname()} crashed\n`)
+      const holder = spawnTs(path.join(ROOT, 'test', 'unit', 'util', 'children', 'lock-holder.ts'), [path.join(fs.realpathSync(dir), 'index.json')])
+      const done = finished(holder)
+      await waitForOutput(holder, 'locked')
+      holder.kill('SIGKILL')
+      await done
+      expect(fs.existsSync(path.join(dir, 'index.json.lock'))).to.equal(true)
       await store.tag(g.manifest.desc, 'v1')
       expect((await store.resolve('v1')).digest).to.equal(g.manifest.desc.digest)
+      expect(fs.existsSync(path.join(dir, 'index.json.lock'))).to.equal(false)
     })
     it('times out with IO_ERROR while a live process holds it', async () => {
       const g = buildGraph()
       const dir = path.join(tmpdir(), 'l')
       await pushAll(await LayoutDirStore.open(dir, {create: true}), g.all)
       const store = await LayoutDirStore.open(dir, {lockTimeoutMs: 200})
-      fs.writeFileSync(path.join(dir, 'index.json.lock'), `${process.pid}@${(await import('node:os')).hostname()} other-writer\n`)
-      await expectCode(store.tag(g.manifest.desc, 'v1'), 'IO_ERROR', /timed out after 200 ms waiting for lock/)
-      fs.rmSync(path.join(dir, 'index.json.lock'))
+      const lock = await acquireLock(path.join(fs.realpathSync(dir), 'index.json'), {purpose: 'other writer'})
+      try {
+        await expectCode(store.tag(g.manifest.desc, 'v1'), 'IO_ERROR', /timed out after 200 ms waiting for lock .*index\.json\.lock \(held by pid \d+/)
+      } finally {
+        lock.release()
+      }
+      await store.tag(g.manifest.desc, 'v1')
+    })
+    it('stops waiting with ABORTED when the signal fires', async () => {
+      const g = buildGraph()
+      const dir = path.join(tmpdir(), 'l')
+      const store = await LayoutDirStore.open(dir, {create: true})
+      await pushAll(store, g.all)
+      const lock = await acquireLock(path.join(fs.realpathSync(dir), 'index.json'))
+      try {
+        const ac = new AbortController()
+        setTimeout(() => ac.abort(), 50)
+        await expectCode(store.tag(g.manifest.desc, 'v1', {signal: ac.signal}), 'ABORTED', /waiting for lock .*index\.json\.lock: aborted/)
+      } finally {
+        lock.release()
+      }
     })
   })
 
