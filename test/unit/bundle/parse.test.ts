@@ -96,6 +96,15 @@ describe('parse', () => {
         expect(problems('a: *nope\n')).to.deep.equal(['1:4 /a alias *nope refers to no anchor defined before it'])
         expect(problems('a: &r [1, *r]\n')[0]).to.match(/\/a\/1 alias \*r refers to a node that contains it/)
       })
+      it('refuses every anchor and alias, without expanding, with aliases: false', () => {
+        const d = parseDocument('x: &m {a: 1}\ny: *m\nz: &s v\n', 'x.yaml', {aliases: false})
+        expect(d.problems.map((p) => `${p.line}:${p.col} ${p.pointer} ${p.message}`)).to.deep.equal([
+          '1:7 /x anchors (&name) are not allowed',
+          '2:4 /y aliases (*name) are not allowed',
+          '3:7 /z anchors (&name) are not allowed',
+        ])
+        expect(JSON.stringify(d.value)).to.equal('{"x":{"a":1},"y":null,"z":"v"}')
+      })
     })
 
     describe('when the YAML is malformed', () => {
