@@ -6,14 +6,15 @@ import {detectFormat, LineIndex, parseDocument, parseStrict} from '../../../src/
 import {MAX_ALIAS_NODES} from '../../../src/bundle/strict-yaml.js'
 import {InputError, NotFoundError, ValidationError} from '../../../src/errors.js'
 import {readSource} from '../../../src/bundle/parse.js'
-import {expectError, fixture} from './helpers.js'
+import {fixture} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 function problems(text: string, file = 'x.yaml'): string[] {
   return parseDocument(text, file).problems.map((p) => `${p.line}:${p.col} ${p.pointer} ${p.message}`)
 }
 
 function fatal(text: string | Buffer, file = 'x.yaml'): ValidationError {
-  return expectError(() => parseDocument(text, file), ValidationError, file.endsWith('.json') ? 'JSON_SYNTAX' : 'YAML_SYNTAX')
+  return expectCodeSync(() => parseDocument(text, file), ValidationError, file.endsWith('.json') ? 'JSON_SYNTAX' : 'YAML_SYNTAX')
 }
 
 describe('parse', () => {
@@ -169,25 +170,25 @@ describe('parse', () => {
       expect(d.canonical!.toString()).to.equal('{"__proto__":{"x":1},"b":[{"constructor":2}]}')
     })
     it('reports invalid UTF-8 with its position', () => {
-      const e = expectError(() => parseDocument(fs.readFileSync(fixture('bad', 'invalid-utf8.yaml')), 'bad.yaml'), ValidationError, 'INVALID_UTF8')
+      const e = expectCodeSync(() => parseDocument(fs.readFileSync(fixture('bad', 'invalid-utf8.yaml')), 'bad.yaml'), ValidationError, 'INVALID_UTF8')
       expect(e.problems[0]).to.include({line: 3, col: 70, message: 'invalid UTF-8 byte 0xe9'})
     })
   })
 
   describe('#parseStrict', () => {
     it('throws all problems at once', () => {
-      const e = expectError(() => parseStrict('a: 1\na: 2\nb: .nan\n', 'x.yaml'), ValidationError, 'INVALID_DOCUMENT')
+      const e = expectCodeSync(() => parseStrict('a: 1\na: 2\nb: .nan\n', 'x.yaml'), ValidationError, 'INVALID_DOCUMENT')
       expect(e.problems).to.have.length(2)
     })
   })
 
   describe('#readSource', () => {
     it('maps a missing file to NotFoundError (exit 3)', () => {
-      const e = expectError(() => readSource(fixture('nope.yaml')), NotFoundError, 'FILE_NOT_FOUND')
+      const e = expectCodeSync(() => readSource(fixture('nope.yaml')), NotFoundError, 'FILE_NOT_FOUND')
       expect(e.exit).to.equal(3)
     })
     it('refuses a directory', () => {
-      expectError(() => readSource(fixture('org')), InputError, 'IS_A_DIRECTORY')
+      expectCodeSync(() => readSource(fixture('org')), InputError, 'IS_A_DIRECTORY')
     })
   })
 

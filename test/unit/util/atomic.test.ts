@@ -22,18 +22,9 @@ import {
 } from '../../../src/util/atomic.js'
 import {finished, sleep, spawnTs, waitForOutput} from '../../helpers/children.js'
 import {listFiles, tmpdir} from '../../helpers/tmp.js'
+import {rejection} from '../../helpers/expect-error.js'
 
 const CHILDREN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children')
-
-async function rejection(p: Promise<unknown>): Promise<AiboxError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).to.be.instanceOf(AiboxError)
-    return err as AiboxError
-  }
-  throw new Error('expected a rejection')
-}
 
 describe('util/atomic', () => {
   describe('#writeFileAtomic', () => {

@@ -8,9 +8,10 @@ import {ANNOTATION, LayoutDirStore, MT, OCI_LAYOUT_BYTES, packManifest} from '..
 import {acquireLock} from '../../../../src/util/lock.js'
 import {finished, spawnTs, waitForOutput} from '../../../helpers/children.js'
 import {ROOT} from '../../../helpers/cli.js'
-import {blob, buildGraph, expectCode, pushAll, readStream, type Graph} from '../../../helpers/oci-fixtures.js'
+import {blob, buildGraph, pushAll, readStream, type Graph} from '../../../helpers/oci-fixtures.js'
 import {corrupted, describeTarget} from '../../../helpers/target-conformance.js'
 import {listFiles, tmpdir} from '../../../helpers/tmp.js'
+import {expectCode} from '../../../helpers/expect-error.js'
 
 function hexOf(digest: string): string {
   return digest.slice('sha256:'.length)
