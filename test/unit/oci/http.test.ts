@@ -10,27 +10,18 @@ import {staticCredentials} from '../../../src/oci/auth/credentials.js'
 import {readAll} from '../../../src/oci/content.js'
 import {OciError} from '../../../src/oci/errors.js'
 import {DEFAULT_RETRY, HttpTransport, backoffDelay, parseRetryAfter, resetWarnings} from '../../../src/oci/http.js'
-import {RemoteRepository, type RemoteRepositoryOptions} from '../../../src/oci/stores/remote.js'
 import {artifact, pushArtifact, randomBlob, streamOf} from '../../helpers/artifacts.js'
 import {ROOT} from '../../helpers/cli.js'
 import {expectCode} from '../../helpers/expect-error.js'
 import {type FaultProxy, startFaultProxy} from '../../helpers/fault-proxy.js'
-import {type RegistryHandle, startRegistry} from '../../helpers/registry.js'
+import {type RegistryHandle, repositoryFactory, startRegistry} from '../../helpers/registry.js'
 import {tmpdir} from '../../helpers/tmp.js'
 
 const MiB = 1024 * 1024
 
 describe('HttpTransport', function () {
   this.timeout(120_000)
-  const open: RemoteRepository[] = []
-  const repo = (ref: string, opts: RemoteRepositoryOptions = {}) => {
-    const r = new RemoteRepository(ref, {onWarning: () => {}, ...opts, retry: {baseDelayMs: 5, maxDelayMs: 20, ...opts.retry}})
-    open.push(r)
-    return r
-  }
-  after(async () => {
-    for (const r of open) await r.close()
-  })
+  const repo = repositoryFactory({onWarning: () => {}, retry: {baseDelayMs: 5, maxDelayMs: 20}})
 
   describe('retries', () => {
     let reg: RegistryHandle
