@@ -1,5 +1,4 @@
 import {expect} from 'chai'
-import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
@@ -11,6 +10,7 @@ import {readAll} from '../../../src/oci/content.js'
 import {OciError} from '../../../src/oci/errors.js'
 import {DEFAULT_RETRY, HttpTransport, backoffDelay, parseRetryAfter, resetWarnings} from '../../../src/oci/http.js'
 import {artifact, pushArtifact, randomBlob, streamOf} from '../../helpers/artifacts.js'
+import {runTs} from '../../helpers/children.js'
 import {ROOT} from '../../helpers/cli.js'
 import {expectCode} from '../../helpers/expect-error.js'
 import {type FaultProxy, startFaultProxy} from '../../helpers/fault-proxy.js'
@@ -239,17 +239,7 @@ describe('HttpTransport', function () {
           'try { console.log(JSON.stringify(await r.tags())) } catch (e) { console.log(e.code) } finally { await r.close() }',
         ].join('\n'),
       )
-      const run = (extra: string | undefined) =>
-        new Promise<string>((resolve, reject) => {
-          const env = {...process.env}
-          if (extra) env.NODE_EXTRA_CA_CERTS = extra
-          else delete env.NODE_EXTRA_CA_CERTS
-          const child = spawn(process.execPath, ['--import', 'tsx', script], {cwd: ROOT, env})
-          let out = ''
-          child.stdout.on('data', (b: Buffer) => (out += b.toString()))
-          child.on('error', reject)
-          child.on('close', () => resolve(out.trim()))
-        })
+      const run = async (extra: string | undefined) => (await runTs(script, [], {NODE_EXTRA_CA_CERTS: extra})).stdout.trim()
       expect(await run(reg.caFile)).to.equal('["v1"]')
       expect(await run(undefined)).to.equal('TLS')
     })

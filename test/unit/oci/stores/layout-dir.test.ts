@@ -6,7 +6,7 @@ import {expect} from 'chai'
 
 import {ANNOTATION, LayoutDirStore, MT, OCI_LAYOUT_BYTES, packManifest} from '../../../../src/oci/index.js'
 import {acquireLock} from '../../../../src/util/lock.js'
-import {finished, spawnTs, waitForOutput} from '../../../helpers/children.js'
+import {finished, runTs, spawnTs, waitForOutput} from '../../../helpers/children.js'
 import {ROOT} from '../../../helpers/cli.js'
 import {blob, buildGraph, pushAll, readStream, type Graph} from '../../../helpers/oci-fixtures.js'
 import {corrupted, describeTarget} from '../../../helpers/target-conformance.js'
@@ -251,18 +251,10 @@ describe('LayoutDirStore', () => {
       const dir = path.join(tmpdir(), 'shared')
       const workers = 4
       const perWorker = 8
-      const runs = Array.from({length: workers}, (_, id) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'layout-writer-child.ts'), dir, String(id), String(perWorker)], {
-          cwd: ROOT,
-          stdio: ['ignore', 'ignore', 'pipe'],
-        })
-        let stderr = ''
-        child.stderr.on('data', (b) => (stderr += b))
-        return new Promise<void>((resolve, reject) =>
-          child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${id} exited ${code}: ${stderr}`)))),
-        )
-      })
-      await Promise.all(runs)
+      const runs = await Promise.all(
+        Array.from({length: workers}, (_, id) => runTs(path.join(ROOT, 'test', 'helpers', 'layout-writer-child.ts'), [dir, String(id), String(perWorker)])),
+      )
+      for (const [id, r] of runs.entries()) expect(r.code, `worker ${id}: ${r.stderr}`).to.equal(0)
       const store = await LayoutDirStore.open(dir)
       const expected = Array.from({length: workers}, (_, id) => Array.from({length: perWorker}, (_, i) => `w${id}-${i}`)).flat().sort()
       expect(await store.tags()).to.deep.equal(expected)
