@@ -11,7 +11,6 @@ import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
-
 import {Writable} from 'node:stream'
 
 import {InputError} from '../errors.js'
@@ -82,7 +81,8 @@ function placeSync(tmp: string, file: string, exclusive: boolean): void {
     if (fs.existsSync(file)) throw fileExistsError(file)
     return fs.renameSync(tmp, file)
   }
-  fs.rmSync(tmp, {force: true})
+  // The file is in place; a temp name left behind is only litter (sweepTempFiles removes it).
+  removeQuietlySync(tmp)
 }
 
 async function place(tmp: string, file: string, exclusive: boolean): Promise<void> {
@@ -95,7 +95,7 @@ async function place(tmp: string, file: string, exclusive: boolean): Promise<voi
     if (fs.existsSync(file)) throw fileExistsError(file)
     return fsp.rename(tmp, file)
   }
-  await fsp.rm(tmp, {force: true})
+  await removeQuietly(tmp)
 }
 
 /**
