@@ -34,6 +34,14 @@ export function assertDescriptorShape(desc: Descriptor): void {
   }
 }
 
+/** What the local stores' `predecessors` return: the referrers of `artifactType` (all when undefined), sorted by digest, as copies. */
+export function predecessorList(found: Iterable<Descriptor>, artifactType: string | undefined): Descriptor[] {
+  return [...found]
+    .filter((d) => artifactType === undefined || d.artifactType === artifactType)
+    .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
+    .map((d) => structuredClone(d))
+}
+
 /** Destroys a body we will not read (content already present), so its source is released. */
 export function discardBody(body: Readable | Uint8Array): void {
   if (body instanceof Readable) body.destroy()

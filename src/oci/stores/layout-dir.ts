@@ -33,7 +33,7 @@ import {
   successorsOf,
 } from '../manifest.js'
 import type {Descriptor, GraphTarget, OpOptions, TagLister} from '../target.js'
-import {assertDescriptorShape, assertTag, discardBody, isDigestRef, readVerified} from './common.js'
+import {assertDescriptorShape, assertTag, discardBody, isDigestRef, predecessorList, readVerified} from './common.js'
 
 export const OCI_LAYOUT_FILE = 'oci-layout'
 export const INDEX_FILE = 'index.json'
@@ -445,10 +445,7 @@ export class LayoutDirStore implements GraphTarget, TagLister {
       if (info.subject?.digest === desc.digest) found.set(d.digest, info.referrer)
       for (const c of info.children) if (isGraphNodeType(c.mediaType) && !seen.has(c.digest)) queue.push(c)
     }
-    return [...found.values()]
-      .filter((d) => opts.artifactType === undefined || d.artifactType === opts.artifactType)
-      .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
-      .map((d) => structuredClone(d))
+    return predecessorList(found.values(), opts.artifactType)
   }
 
   async tags(opts: OpOptions = {}): Promise<string[]> {

@@ -31,7 +31,7 @@ import {OciError} from '../errors.js'
 import {fsError, syncDir} from '../fsutil.js'
 import {isGraphNodeType, parseManifest, referrerDescriptor, sniffManifestMediaType, subjectOf, successorsOf} from '../manifest.js'
 import type {Descriptor, OpOptions, ReadOnlyGraphTarget, TagLister} from '../target.js'
-import {isDigestRef} from './common.js'
+import {isDigestRef, predecessorList} from './common.js'
 import {
   checkLayoutFile,
   indexBytes,
@@ -509,10 +509,7 @@ export class LayoutTarStore implements ReadOnlyGraphTarget, TagLister {
     throwIfAborted(opts.signal, `predecessors of ${desc.digest}`)
     this.assertOpen()
     assertDigest(desc.digest)
-    return [...(this.referrers.get(desc.digest)?.values() ?? [])]
-      .filter((d) => opts.artifactType === undefined || d.artifactType === opts.artifactType)
-      .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
-      .map((d) => structuredClone(d))
+    return predecessorList(this.referrers.get(desc.digest)?.values() ?? [], opts.artifactType)
   }
 
   async tags(opts: OpOptions = {}): Promise<string[]> {
