@@ -7,7 +7,7 @@ import {loadBundle, loadBundleText} from '../../../src/bundle/index.js'
 import {createdFromEnv, packPolicy} from '../../../src/distribute/index.js'
 import {ANNOTATION, EMPTY_DESCRIPTOR, MT, parseManifest, readAll, sha256Digest} from '../../../src/oci/index.js'
 import {TESTDATA} from '../../helpers/cli.js'
-import {expectCode, expectCodeSync} from '../../helpers/oci-fixtures.js'
+import {expectCode, expectCodeSync} from '../../helpers/expect-error.js'
 import {ORG_BASELINE} from '../../helpers/policy-fixtures.js'
 
 const GOLDEN = path.join(TESTDATA, 'golden')

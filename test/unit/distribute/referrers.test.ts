@@ -13,7 +13,8 @@ import {
 } from '../../../src/distribute/index.js'
 import {ANNOTATION, LayoutDirStore, MemoryStore, MT, packManifest, parseManifest, readAll, type Descriptor, type ReadOnlyGraphTarget} from '../../../src/oci/index.js'
 import {COSIGN_SIGN_PREDICATE_TYPE, cosignCompatibilityProblems, signSubjects} from '../../../src/sign/index.js'
-import {blob, expectCode} from '../../helpers/oci-fixtures.js'
+import {expectCode} from '../../helpers/expect-error.js'
+import {blob} from '../../helpers/oci-fixtures.js'
 import {ORG_BASELINE, privateKey, publicKey, publish} from '../../helpers/policy-fixtures.js'
 
 async function manifestJson(store: MemoryStore, d: Descriptor): Promise<Record<string, any>> {

@@ -9,16 +9,9 @@ import {VerificationError} from '../../../src/errors.js'
 import {ANNOTATION, LayoutDirStore, MemoryStore, MT} from '../../../src/oci/index.js'
 import {COSIGN_SIGN_PREDICATE_TYPE, signSubjects} from '../../../src/sign/index.js'
 import {loadTrustPolicy} from '../../../src/trust/index.js'
-import {expectCode as expectClassCode} from '../../helpers/expect-error.js'
+import {expectCode} from '../../helpers/expect-error.js'
 import {ORG_BASELINE, KEYS_DIR, TEAM_ALPHA, forge, privateKey, publicKey, publish} from '../../helpers/policy-fixtures.js'
 import {tmpdir} from '../../helpers/tmp.js'
-
-/** Asserts a rejection by class and code, and the message when a pattern is given. */
-async function expectCode<E extends Error & {code?: string}>(p: Promise<unknown>, cls: abstract new (...args: never[]) => E, code: string, message?: RegExp): Promise<E> {
-  const e = await expectClassCode(p, cls, code)
-  if (message) expect(e.message).to.match(message)
-  return e
-}
 
 const ORG_REF = '127.0.0.1:5000/policies/org'
 const TEAM_REF = '127.0.0.1:5000/policies/teams/alpha'
