@@ -8,6 +8,8 @@
  * left behind, so the cache never holds unverified bytes. `recordVerified` then records the
  * entry in state.json under the cache lock, refusing a rollback without a signed incident approval.
  */
+import fs from 'node:fs'
+
 import {compareSemver, parseSemver} from '../distribute/inspect.js'
 import {legacySignatureTag} from '../distribute/referrers.js'
 import type {VerifiedPolicy} from '../distribute/verify.js'
@@ -92,6 +94,7 @@ export async function cacheLayout(cache: PolicyCache): Promise<LayoutDirStore> {
 export async function fillCache(cache: PolicyCache, source: ReadOnlyTarget, verified: VerifiedPolicy, options: {signal?: AbortSignal} = {}): Promise<void> {
   const store = await cacheLayout(cache)
   const root: Descriptor = {mediaType: verified.manifest.mediaType, digest: verified.manifest.digest, size: verified.manifest.size}
+  dropDamaged(cache, root, verified.manifestBytes)
   await copyGraph(source, store, root, {signal: options.signal})
   const wanted = new Set([...verified.signatures, ...verified.approvals, ...verified.attestations].map((r) => r.referrer))
   if (isGraphTarget(source)) {
@@ -103,6 +106,29 @@ export async function fillCache(cache: PolicyCache, source: ReadOnlyTarget, veri
     const tag = legacySignatureTag(root.digest)
     await copy(source, tag, store, tag, {signal: options.signal})
   }
+}
+
+/**
+ * The copy engine skips a manifest the destination has, with everything below it: so a damaged
+ * cached graph (a blob edited or truncated on disk) is first taken apart here, its bad blobs and
+ * its manifest removed, for the copy to fetch them again.
+ */
+function dropDamaged(cache: PolicyCache, root: Descriptor, manifestBytes: Buffer): void {
+  const m = JSON.parse(manifestBytes.toString('utf8')) as {config?: Descriptor; layers?: Descriptor[]}
+  let damaged = false
+  for (const d of [...(m.config ? [m.config] : []), ...(m.layers ?? [])]) {
+    const file = cache.blobPath(d.digest)
+    if (!fs.existsSync(file)) {
+      damaged = true
+      continue
+    }
+    if (!cache.readBlob(d.digest, d.size)) {
+      fs.rmSync(file, {force: true})
+      damaged = true
+    }
+  }
+  const top = cache.blobPath(root.digest)
+  if (fs.existsSync(top) && (damaged || !cache.readBlob(root.digest, root.size))) fs.rmSync(top, {force: true})
 }
 
 export interface EntryInput {

@@ -16,7 +16,6 @@ import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import type {TierLoad} from '../audit/events.js'
 import {errorMessage} from '../errors.js'
 import {writeFileAtomicSync} from '../util/atomic.js'
 import {fsError} from '../util/fs-errors.js'
@@ -81,10 +80,22 @@ export interface CacheEntry {
   rollback?: {from: string; incident: string; approvals: string[]}
 }
 
+/** One tier of a loaded stack, as remembered (for the memo and for an override that falls back to it). */
+export interface StackTier {
+  tier: CacheTier
+  ref: string
+  name: string | null
+  version: string | null
+  /** Manifest digest; for a project file, its content digest. */
+  digest: string
+  contentDigest: string
+  signers: string[]
+}
+
 /** A memoised effective policy of one stack of cached tiers. */
 export interface StackMemo {
   effective: string
-  tiers: TierLoad[]
+  tiers: StackTier[]
   /** RFC 3339, for least-recently-used pruning. */
   usedAt: string
 }
@@ -106,7 +117,7 @@ export interface Taint {
 /** What one configured stack (its tier references) loaded last. */
 export interface ProfileState {
   refs: {org?: string; team?: string; project?: string}
-  last?: {effective: string; version: string; loadedAt: string; source: string}
+  last?: {effective: string; version: string; loadedAt: string; source: string; tiers: StackTier[]}
   taint?: Taint
 }
 
@@ -183,7 +194,7 @@ export function parseState(text: string, problems: string[] = []): CacheState {
   for (const [k, p] of Object.entries(isObj(raw.profiles) ? raw.profiles : {})) {
     if (!isObj(p) || !isObj(p.refs)) continue
     const profile: ProfileState = {refs: p.refs as ProfileState['refs']}
-    if (isObj(p.last) && isDigest(p.last.effective) && isTime(p.last.loadedAt)) profile.last = p.last as unknown as ProfileState['last']
+    if (isObj(p.last) && isDigest(p.last.effective) && isTime(p.last.loadedAt) && Array.isArray(p.last.tiers)) profile.last = p.last as unknown as ProfileState['last']
     if (isObj(p.taint) && isDigest(p.taint.effective) && isStr(p.taint.reason)) profile.taint = p.taint as unknown as Taint
     state.profiles[k] = profile
   }
