@@ -6,7 +6,7 @@
 import os from 'node:os'
 
 import {AiboxError, EXIT, InputError, errorMessage} from '../errors.js'
-import {startPolicy} from './run.js'
+import {aiboxErrorOf, startPolicy} from './run.js'
 import type {StartOptions, StartResult} from './types.js'
 
 export interface StartFlagSpec {
@@ -90,13 +90,13 @@ export function summaryLines(r: StartResult): string[] {
 
 /** The sealed-mode banner of a CACHE_TOO_STALE refusal, if any (printed before the error). */
 export function bannerOf(err: unknown): string | undefined {
-  const b = err instanceof AiboxError ? err.details?.banner : undefined
+  const b = aiboxErrorOf(err)?.details?.banner
   return typeof b === 'string' ? b : undefined
 }
 
 /** An error as oclif prints it (header, code, suggestions, reference; 4-space indent) for the fast path. */
 export function formatError(err: unknown): string {
-  const e = err instanceof AiboxError ? err : new AiboxError('INTERNAL', errorMessage(err), {cause: err, suggestions: ['re-run with DEBUG=aibox* for details, and report it if it persists']})
+  const e = aiboxErrorOf(err) ?? new AiboxError('INTERNAL', errorMessage(err), {cause: err, suggestions: ['re-run with DEBUG=aibox* for details, and report it if it persists']})
   const parts = [`${e.name}: ${e.message}`, `Code: ${e.code}`]
   const s = e.suggestions ?? []
   if (s.length === 1) parts.push(`Try this: ${s[0]}`)
@@ -111,12 +111,12 @@ export function formatError(err: unknown): string {
 
 /** `{error: {…}}` as oclif prints it in `--json` mode (schemas/output/error.json). */
 export function errorJson(err: unknown): {error: Record<string, unknown>} {
-  const e = err instanceof AiboxError ? err : new AiboxError('INTERNAL', errorMessage(err))
+  const e = aiboxErrorOf(err) ?? new AiboxError('INTERNAL', errorMessage(err))
   return {error: {...e.toJSON(), exitCode: e.exit}}
 }
 
 export function exitCodeOf(err: unknown): number {
-  return err instanceof AiboxError ? err.exit : EXIT.USAGE
+  return aiboxErrorOf(err)?.exit ?? EXIT.USAGE
 }
 
 /**

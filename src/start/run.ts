@@ -88,12 +88,24 @@ interface Loaded {
   rollback?: RollbackApproval
 }
 
+/**
+ * The error as an AiboxError, judged by shape (`code`, `exit`) as well as by class: the slow half
+ * is loaded with import(), and a test runner that loads this module as CommonJS gets a second
+ * copy of the error classes there.
+ */
+export function aiboxErrorOf(err: unknown): AiboxError | undefined {
+  if (err instanceof AiboxError) return err
+  const e = err as {code?: unknown; exit?: unknown; message?: unknown} | null
+  return e && typeof e === 'object' && typeof e.code === 'string' && typeof e.exit === 'number' && typeof e.message === 'string' ? (err as AiboxError) : undefined
+}
+
 function isTransientFailure(err: unknown): boolean {
-  return err instanceof AiboxError && err.exit === EXIT.TRANSIENT && err.code !== 'LOCK_TIMEOUT' && err.code !== 'LOCK_LOST'
+  const e = aiboxErrorOf(err)
+  return e !== undefined && e.exit === EXIT.TRANSIENT && e.code !== 'LOCK_TIMEOUT' && e.code !== 'LOCK_LOST'
 }
 
 function isVerificationFailure(err: unknown): err is AiboxError {
-  return err instanceof AiboxError && err.exit === EXIT.VERIFY
+  return aiboxErrorOf(err)?.exit === EXIT.VERIFY
 }
 
 /** `AIBOX_POLICY_LOCK=1` (also `true`, `yes`). */
@@ -551,8 +563,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         if (!trustStampHolds(entry.trust, trustSel, now, hashes)) return load({kind: 'cached', ctx: p.ctx, entry, confirmed: false, reverify: true}, state)
         return {ctx: p.ctx, kind: 'cached', confirmed: false, entry, stack: stackTierOf(entry, p.ctx)}
       }
-      if (err instanceof AiboxError && err.details === undefined && isVerificationFailure(err)) err.details = {reference: src.ref}
-      else if (err instanceof AiboxError && isVerificationFailure(err) && err.details && err.details.reference === undefined) err.details = {...err.details, reference: src.ref}
+      if (isVerificationFailure(err) && err.details?.reference === undefined) err.details = {...err.details, reference: src.ref}
       throw err
     } finally {
       await opened?.close()
