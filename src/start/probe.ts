@@ -138,7 +138,20 @@ export async function probeRegistry(ref: RegistryReference, o: RegistryProbeOpti
       }
       done(answer(parseResponseHead(buf.slice(0, end))))
     })
-    socket.on('end', () => done({kind: 'delegate', reason: 'the registry closed the connection without a complete answer', requests: 1}))
+    // Closed before a complete answer: like a reset, a network failure (transient).
+    const cut = () =>
+      done({
+        kind: 'unreachable',
+        error: new OciError('NETWORK', `${location} closed the connection without answering the freshness check of ${selector}`, {
+          exit: EXIT.TRANSIENT,
+          suggestions: ['check the network path to the registry (a proxy or load balancer in between?)'],
+        }),
+        requests: 1,
+      })
+    socket.on('end', cut)
+    socket.on('close', (hadError: boolean) => {
+      if (!hadError) cut()
+    })
     socket.on('error', (err) => {
       void import('../oci/http.js').then(({classifyNetworkError}) => {
         const c = classifyNetworkError(err, url)
