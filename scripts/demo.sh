@@ -4,7 +4,10 @@
 # stack that only tightens, watch a loosening project policy be refused, evaluate decisions
 # and run policy unit tests; then publish: generate keys, push the org and team bundles to a
 # local OCI layout (no server), approve, discover, pull with verification (key and trust
-# policy), and watch a tampered copy be refused. Needs `make build` (make demo runs it).
+# policy), and watch a tampered copy be refused; then start sandboxes: aibox start with the
+# verified cache, propagation of a new version, a loosening project policy refused, a rollback
+# refused then approved with an incident, the registry gone and the cache used, and the audit log.
+# Needs `make build` (make demo runs it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -132,7 +135,78 @@ if [ "$rc" -ne 2 ] || [ -e "$WORK/tampered-out" ]; then
 fi
 say "-> exit 2 (verification failed): the layer no longer matches its signed digest; nothing was written."
 
-step "13. The audit log recorded every push, signature and approval"
-run audit log --event 'policy.*'
+step "13. Start a sandbox: aibox start loads org + team from the layout and the project's own policy"
+say "aibox.yaml names the tiers (the project policy is a file in the repository), the trust policy and the cache."
+unset AIBOX_CACHE AIBOX_CONFIG AIBOX_POLICY_LOCK
+PROJECT="$WORK/project"
+mkdir -p "$PROJECT/aibox"
+cp projects/webapp/aibox/policy.yaml "$PROJECT/aibox/policy.yaml"
+cat >"$PROJECT/aibox.yaml" <<CONFIG
+policy:
+  org: oci:$WORK/policies/org:stable
+  team: oci:$WORK/policies/team-alpha:stable
+  project: aibox/policy.yaml
+trust: $WORK/trust.yaml
+cache: $WORK/cache
+maxStaleness: 7d
+CONFIG
+cd "$PROJECT"
+run start
+say "The first start fetched and verified both artifacts and cached them; the effective policy is canonical JSON in the cache."
 
-printf '\n%sdemo complete.%s Next: README "Policy bundles" and "Publishing and fetching policies".\n' "$B" "$R"
+step "14. Start again: unchanged, so everything comes from the verified cache; the sandbox command gets the policy"
+run start -- sh -c 'echo "sandbox: AIBOX_POLICY_VERSION=$AIBOX_POLICY_VERSION"; echo "sandbox: AIBOX_POLICY_DIGEST=$AIBOX_POLICY_DIGEST"; echo "sandbox: AIBOX_POLICY_FILE=$AIBOX_POLICY_FILE"'
+
+step "15. Change and republish the org baseline (1.5.0): the next start propagates it, and the log says which version loaded"
+sed -e 's/^  version: 1.4.0$/  version: 1.5.0/' -e 's/requests_per_min: 60,/requests_per_min: 40,/' "$ROOT/testdata/bundles/org/baseline.yaml" >"$WORK/org-1.5.0.yaml"
+run push "$WORK/org-1.5.0.yaml" "oci:$WORK/policies/org:stable" --key "$WORK/release.key"
+run start
+run audit log --event policy.loaded --limit 1
+
+step "16. A loosening project policy is refused with the runbook's words: exit 2, nothing loaded"
+cp "$ROOT/testdata/bundles/projects/leaky/aibox/policy.yaml" "$PROJECT/aibox/policy.yaml"
+set +e
+run start
+rc=$?
+set -e
+if [ "$rc" -ne 2 ]; then
+  echo "demo: expected aibox start to refuse the loosening project policy with exit 2, got $rc" >&2
+  exit 1
+fi
+say "-> exit 2: project policies can only add restrictions."
+cp "$ROOT/testdata/bundles/projects/webapp/aibox/policy.yaml" "$PROJECT/aibox/policy.yaml"
+
+step "17. Anti-rollback: republishing 1.4.0 as stable is refused, until a rollback approval with an incident is attached"
+run push "$ROOT/testdata/bundles/org/baseline.yaml" "oci:$WORK/policies/org:stable" --key "$WORK/release.key"
+set +e
+run start
+rc=$?
+set -e
+if [ "$rc" -ne 2 ]; then
+  echo "demo: expected aibox start to refuse the rollback with exit 2, got $rc" >&2
+  exit 1
+fi
+run approve "oci:$WORK/policies/org:stable" --key "$WORK/team-lead.key" --role approver --note "1.5.0 throttles the LLM gateway too hard" --incident INC-2041
+run start
+
+step "18. The registry is gone: aibox start uses the verified cache and says how old it is"
+mv "$WORK/policies" "$WORK/policies.offline"
+run start -- sh -c 'echo "sandbox: started from $AIBOX_POLICY_SOURCE"'
+say "Past maxStaleness it refuses, with the sealed-mode banner (here with --max-staleness 1s):"
+sleep 2
+set +e
+run start --max-staleness 1s
+rc=$?
+set -e
+if [ "$rc" -ne 4 ]; then
+  echo "demo: expected aibox start to refuse a cache past maxStaleness with exit 4, got $rc" >&2
+  exit 1
+fi
+mv "$WORK/policies.offline" "$WORK/policies"
+cd "$ROOT/testdata/bundles"
+
+step "19. The audit log recorded every push, signature, approval, load, refusal and rollback; the chain verifies"
+run audit log --event 'policy.*'
+run audit verify
+
+printf '\n%sdemo complete.%s Next: README "Policy bundles", "Publishing and fetching policies" and "Starting a sandbox: aibox start".\n' "$B" "$R"
