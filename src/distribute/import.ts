@@ -306,8 +306,8 @@ export interface ImportedPolicySummary {
   tags: string[]
   /** The references that now name it at the destination (none for a verify-only run). */
   references: string[]
-  /** Key ids whose signatures verified, and the number of verified approvals. */
-  signers: string[]
+  /** The keys whose signatures verified (named by the trust policy or key file), and the number of verified approvals. */
+  signers: Array<{keyId: string; name?: string}>
   approvals: number
   trust?: VerifiedPolicy['trust']
 }
@@ -337,7 +337,7 @@ export function summarizeImported(p: ImportedPolicy, references: string[]): Impo
     tier: v.tier,
     tags: [...p.artifact.tags],
     references,
-    signers: [...new Set(v.signatures.map((s) => s.signer.keyId))],
+    signers: [...new Map(v.signatures.map((s) => [s.signer.keyId, {keyId: s.signer.keyId, ...(s.signer.name === undefined ? {} : {name: s.signer.name})}])).values()],
     approvals: v.approvals.length,
     ...(v.trust ? {trust: v.trust} : {}),
   }

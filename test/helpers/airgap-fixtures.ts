@@ -51,7 +51,7 @@ export async function sealedExport(src: SourceLayouts, output: string, extra: Pa
 }
 
 export interface RawEntry {
-  header: tar.Headers
+  header: Parameters<tar.Pack["entry"]>[0]
   data: Buffer
 }
 

@@ -100,7 +100,7 @@ describe('importPolicies', function () {
         ['org-baseline', '1.4.0', 'org', ['org-stable', '1.4.0']],
         ['team-alpha', '2.1.0', 'team', ['team-stable', '2.1.0']],
       ])
-      expect(r.policies[0]!.signers).to.deep.equal([publicKey('alice').keyId])
+      expect(r.policies[0]!.signers).to.deep.equal([{keyId: publicKey('alice').keyId, name: 'alice'}])
       expect(r.policies[0]!.approvals).to.equal(1)
       expect(r.policies[0]!.references).to.deep.equal([`oci:${sb.dst}:org-stable`, `oci:${sb.dst}:1.4.0`, `oci:${sb.dst}@${src.orgDigest}`])
       const dst = await LayoutDirStore.open(sb.dst, {readOnly: true})
