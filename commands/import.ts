@@ -5,6 +5,7 @@ import {BaseCommand} from '../src/cli/base.js'
 import {TransferProgress, formatBytes} from '../src/cli/progress.js'
 import {loadVerification, registryFlags, registriesOf, registryOptions, verificationFlags} from '../src/cli/registry-flags.js'
 import {type ImportPoliciesResult, importPolicies} from '../src/distribute/index.js'
+import {defaultCacheDir} from '../src/config/paths.js'
 import {InputError} from '../src/errors.js'
 
 export type ImportResult = ImportPoliciesResult
@@ -18,19 +19,27 @@ export default class Import extends BaseCommand<ImportResult> {
   - the archive against the seal, both ways: every manifest listed is present with its type, size and subject, nothing unlisted is there, and no tag in index.json names another manifest than the seal says;
   - every policy's own signatures and content, as aibox pull verifies them (trust scopes apply to the reference the seal says it was exported from).
 
-Any failure: exit 2, nothing written (the destination is untouched, temporary files are removed). Then each policy is copied with its referrers into --to (a registry repository, or oci:DIR, created when missing) and tagged with its archive tags, last. Without --to, only verifies. Writes policy.imported (digest = the seal) to the audit log.
+Any failure: exit 2, nothing written (the destination is untouched, temporary files are removed). Then each policy is copied with its referrers into --to (a registry repository, or oci:DIR, created when missing) and tagged with its archive tags, last; or, with --cache, recorded in aibox start's verified-policy cache under the reference it was exported from, so that aibox start loads it with no registry at all (its log says source: import; an older version than the cached one is refused unless a signed approval carries an incident). Without --to or --cache, only verifies. Writes policy.imported (digest = the seal) to the audit log.
 
 ARCHIVE is a tar or tar.gz file (or oci-archive:FILE), or an OCI layout directory (oci:DIR) such as one skopeo wrote.`
   static override examples = [
     '<%= config.bin %> import policies.tar --to registry.airgap.local/policies --trust trust.yaml',
     '<%= config.bin %> import policies.tar --to oci:/srv/aibox/policies --key exporter.pub --key release.pub',
-    '<%= config.bin %> import /media/usb/policies.tar.gz --trust trust.yaml --json',
+    '<%= config.bin %> import /media/usb/policies.tar.gz --cache --trust trust.yaml',
+    '<%= config.bin %> import policies.tar --trust trust.yaml --json   # verify only',
   ]
   static override args = {
     archive: Args.string({description: 'the sealed archive (tar, tar.gz, oci-archive:FILE or oci:DIR)', required: true}),
   }
   static override flags = {
-    to: Flags.string({summary: 'destination: registry/repo or oci:DIR (without it, verify only)', helpValue: 'REF'}),
+    to: Flags.string({summary: 'destination: registry/repo or oci:DIR (without --to or --cache, verify only)', helpValue: 'REF', exclusive: ['cache']}),
+    cache: Flags.boolean({summary: "record the policies in aibox start's verified-policy cache, so start needs no registry", exclusive: ['to']}),
+    'cache-dir': Flags.string({
+      summary: 'the cache directory for --cache',
+      description: 'Default: $AIBOX_CACHE, else $XDG_CACHE_HOME/aibox, else ~/.cache/aibox.',
+      dependsOn: ['cache'],
+      helpValue: 'DIR',
+    }),
     ...verificationFlags,
     'seal-role': Flags.string({summary: 'with --trust: the seal must be signed by a key holding this role (repeatable)', multiple: true, dependsOn: ['trust'], helpValue: 'ROLE', helpGroup: 'VERIFY'}),
     'audit-log': auditLogFlag,
@@ -48,6 +57,7 @@ ARCHIVE is a tar or tar.gz file (or oci-archive:FILE), or an OCI layout director
       r = await importPolicies({
         archive: args.archive,
         ...(flags.to === undefined ? {} : {to: flags.to}),
+        ...(flags.cache ? {cache: flags['cache-dir'] ?? defaultCacheDir()} : {}),
         ...verification,
         ...(flags['seal-role'] ? {sealRoles: flags['seal-role']} : {}),
         registry,
@@ -64,7 +74,7 @@ ARCHIVE is a tar or tar.gz file (or oci-archive:FILE), or an OCI layout director
       this.log(`  ${p.name} ${p.version} (tier ${p.tier}) ${p.digest}, signed by ${p.signers.map((k) => (k.name === undefined ? k.keyId : `'${k.name}' (${k.keyId})`)).join(', ')}${p.approvals ? `, ${p.approvals} approval(s)` : ''}`)
       for (const ref of p.references) this.log(`    ${ref}`)
     }
-    if (r.destination === null) this.log('  nothing written (no --to): verification only')
+    if (r.destination === null) this.log('  nothing written (no --to or --cache): verification only')
     else this.log(`Imported into ${r.destination}: ${r.copied} written, ${r.skipped} already there`)
     return r
   }

@@ -109,6 +109,7 @@ export function toolName(): string {
 interface PolicyEntry {
   desc: Descriptor
   source: string
+  sources: string[]
   reference: Reference
   qualifier: string
   wanted: string[]
@@ -191,6 +192,7 @@ export async function exportPolicies(options: ExportPoliciesOptions): Promise<Ex
         const known = policies.get(desc.digest)
         if (known) {
           for (const t of wanted) if (!known.wanted.includes(t)) known.wanted.push(t)
+          if (!known.sources.includes(src.display)) known.sources.push(src.display)
           continue
         }
         await copyEngine(src.target, desc.digest, store, '', {referrers: true, onProgress: options.onFetchProgress, signal})
@@ -200,6 +202,7 @@ export async function exportPolicies(options: ExportPoliciesOptions): Promise<Ex
         policies.set(desc.digest, {
           desc: {mediaType: desc.mediaType, digest: desc.digest, size: desc.size},
           source: src.display,
+          sources: [src.display],
           reference: src.reference,
           qualifier: qualifierOf(src.reference),
           wanted: wanted.length > 0 ? wanted : [`sha256-${desc.digest.slice(7, 19)}`],
@@ -236,7 +239,16 @@ export async function exportPolicies(options: ExportPoliciesOptions): Promise<Ex
       const base = {digest: entry.digest, mediaType: entry.mediaType, size: entry.size, ...(artifactType ? {artifactType} : {})}
       const policy = policies.get(entry.digest)
       if (policy) {
-        artifacts.set(entry.digest, {...base, kind: 'policy', tags: [], source: policy.source, name: policy.name, version: policy.version, tier: policy.tier})
+        artifacts.set(entry.digest, {
+          ...base,
+          kind: 'policy',
+          tags: [],
+          source: policy.source,
+          ...(policy.sources.length > 1 ? {sources: policy.sources} : {}),
+          name: policy.name,
+          version: policy.version,
+          tier: policy.tier,
+        })
       } else if (legacyOf.has(entry.digest)) {
         artifacts.set(entry.digest, {...base, kind: 'legacy-signature', tags: [legacySignatureTag(legacyOf.get(entry.digest)!)], subject: legacyOf.get(entry.digest)!})
       } else {

@@ -26,7 +26,9 @@ import path from 'node:path'
 import {Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
-import {type AuditOptions, appendAuditEvents} from '../audit/append.js'
+import {type AuditEventInput, type AuditOptions, appendAuditEvents} from '../audit/append.js'
+import {type PolicyCache, openCache} from '../cache/cache.js'
+import {checkVersionChange, recordVerified} from '../cache/record.js'
 import {AiboxError, EXIT, InputError, VerificationError, errorMessage} from '../errors.js'
 import {fetchAll, verifyBytes} from '../oci/content.js'
 import {copy as copyEngine, type CopyGraphOptions} from '../oci/copy.js'
@@ -287,8 +289,14 @@ export async function openVerifiedArchive(input: string, options: ArchiveVerifyO
 export interface ImportPoliciesOptions extends ArchiveVerifyOptions, OpenOptions {
   /** The archive: FILE (tar or tar.gz), oci-archive:FILE, oci:DIR or a layout directory. */
   archive: string
-  /** Destination: registry/repo or oci:DIR (created when missing). Without it, verify only. */
+  /** Destination: registry/repo or oci:DIR (created when missing). Without it (and without `cache`), verify only. */
   to?: string
+  /**
+   * Or: the verified-policy cache directory of `aibox start` (src/cache). Each policy is recorded
+   * under every reference the seal says it was exported from, with origin `import`, so `aibox
+   * start` loads it with no registry at all (its log says `source: import`).
+   */
+  cache?: string
   onProgress?: CopyGraphOptions['onProgress']
   /** Write `policy.imported` to this audit log (nothing when absent). */
   audit?: AuditOptions
@@ -304,7 +312,7 @@ export interface ImportedPolicySummary {
   tier: string
   /** Its tags (the archive's), applied at the destination. */
   tags: string[]
-  /** The references that now name it at the destination (none for a verify-only run). */
+  /** The references that now name it at the destination; for the cache, the references it is recorded under (none for a verify-only run). */
   references: string[]
   /** The keys whose signatures verified (named by the trust policy or key file), and the number of verified approvals. */
   signers: Array<{keyId: string; name?: string}>
@@ -314,7 +322,7 @@ export interface ImportedPolicySummary {
 
 export interface ImportPoliciesResult {
   archive: string
-  /** The destination, or null for a verify-only run. */
+  /** The destination (`cache:DIR` for the start cache), or null for a verify-only run. */
   destination: string | null
   seal: {digest: string; keyId: string; signer?: string; exportedAt: string; exporter: string; tool: string}
   policies: ImportedPolicySummary[]
@@ -356,6 +364,9 @@ export function sealSummary(seal: VerifiedSeal): ImportPoliciesResult['seal'] {
 
 /** Verifies the archive (openVerifiedArchive), then copies every policy with its referrers into `to`, tags last. */
 export async function importPolicies(options: ImportPoliciesOptions): Promise<ImportPoliciesResult> {
+  if (options.to !== undefined && options.cache !== undefined) {
+    throw new InputError('ONE_DESTINATION', 'import into a registry or layout (--to) or into the start cache (--cache), not both')
+  }
   // The destination reference is checked before the (possibly long) verification.
   if (options.to !== undefined) {
     const r = parseReference(options.to)
@@ -386,6 +397,7 @@ export async function importPolicies(options: ImportPoliciesOptions): Promise<Im
       },
     }
     const summaries: ImportedPolicySummary[] = []
+    const rollbacks: AuditEventInput[] = []
     let destination: string | null = null
     if (options.to !== undefined) {
       const dst = await openForWrite(options.to, options)
@@ -407,6 +419,10 @@ export async function importPolicies(options: ImportPoliciesOptions): Promise<Im
       } finally {
         await dst.close()
       }
+    } else if (options.cache !== undefined) {
+      const cache = await openCache(options.cache)
+      destination = `cache:${cache.dir}`
+      summaries.push(...(await recordInCache(cache, archive, options, (e) => rollbacks.push(e))))
     } else {
       for (const p of archive.policies) summaries.push(summarizeImported(p, []))
     }
@@ -421,18 +437,19 @@ export async function importPolicies(options: ImportPoliciesOptions): Promise<Im
       copied,
       skipped,
     }
-    if (options.audit && destination !== null) await auditImported(result, options.audit)
+    if (options.audit && destination !== null) await auditImported(result, options.audit, rollbacks)
     return result
   } finally {
     await archive.close()
   }
 }
 
-/** Appends `policy.imported` (digest = the seal) for a completed import. */
-export async function auditImported(result: ImportPoliciesResult, audit: AuditOptions): Promise<void> {
+/** Appends `policy.imported` (digest = the seal) for a completed import, after the given events (rollbacks into the cache). */
+export async function auditImported(result: ImportPoliciesResult, audit: AuditOptions, before: AuditEventInput[] = []): Promise<void> {
   try {
     await appendAuditEvents(
       [
+        ...before,
         {
           event: 'policy.imported',
           fields: {
@@ -453,4 +470,49 @@ export async function auditImported(result: ImportPoliciesResult, audit: AuditOp
       suggestions: ['fix the audit log (aibox audit verify); the import is complete'],
     })
   }
+}
+
+/** The references a policy is recorded under in the start cache: every one it was exported under. */
+function cacheReferences(a: SealedArtifact): string[] {
+  return a.sources ?? [a.source!]
+}
+
+/**
+ * Records every verified policy of the archive in the start cache (src/cache `recordVerified`,
+ * origin `import`, the seal digest, staleness from the seal's time). The anti-rollback rule is
+ * checked for every reference first, so that a refused rollback records nothing at all.
+ */
+async function recordInCache(cache: PolicyCache, archive: VerifiedArchive, options: ImportPoliciesOptions, onRollback: (e: AuditEventInput) => void): Promise<ImportedPolicySummary[]> {
+  const now = options.now ?? new Date()
+  const state = cache.readState()
+  for (const p of archive.policies) {
+    for (const reference of cacheReferences(p.artifact)) checkVersionChange(state.entries[reference], p.verified, {trust: options.trust, now, reference})
+  }
+  const observedAt = new Date(archive.seal.predicate.exportedAt)
+  const out: ImportedPolicySummary[] = []
+  for (const p of archive.policies) {
+    const references = cacheReferences(p.artifact)
+    for (const reference of references) {
+      const r = await recordVerified(cache, {
+        reference,
+        source: archive.store,
+        descriptor: p.descriptor,
+        verified: p.verified,
+        origin: 'import',
+        sealDigest: archive.seal.descriptor.digest,
+        observedAt: observedAt.getTime() > now.getTime() ? now : observedAt,
+        ...(options.trust ? {trustPolicy: options.trust} : {}),
+        now,
+        ...(options.signal ? {signal: options.signal} : {}),
+      })
+      if (r.rollback) {
+        onRollback({
+          event: 'policy.rollback',
+          fields: {ref: reference, digest: p.descriptor.digest, version: p.verified.version, from: r.rollback.from, incident: r.rollback.incident, approvals: r.rollback.approvals},
+        })
+      }
+    }
+    out.push(summarizeImported(p, references))
+  }
+  return out
 }

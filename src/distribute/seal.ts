@@ -43,6 +43,8 @@ export interface SealedArtifact {
   subject?: string
   /** A policy: the reference it was exported from (registry/repo:tag, …@digest or oci:DIR:tag). */
   source?: string
+  /** A policy: every reference it was exported under, `source` first (when the export named it more than once). */
+  sources?: string[]
   /** A policy: its signed metadata at export time (informative; import re-verifies the content). */
   name?: string
   version?: string
@@ -173,6 +175,9 @@ export function parseSealPredicate(value: unknown, where: string): SealPredicate
     if (a.subject !== undefined && (typeof a.subject !== 'string' || !SHA256_RE.test(a.subject))) problems.push(`${at}subject is not sha256:<64 hex>`)
     if ((a.kind === 'referrer' || a.kind === 'legacy-signature') && a.subject === undefined) problems.push(`${at}subject is missing`)
     for (const k of ['source', 'name', 'version', 'tier']) str(a, k, at, a.kind === 'policy' && k === 'source')
+    if (a.sources !== undefined && (!Array.isArray(a.sources) || a.sources.length === 0 || a.sources[0] !== a.source || a.sources.some((x) => typeof x !== 'string' || x === ''))) {
+      problems.push(`${at}sources is not a list of references starting with source`)
+    }
   }
   if (problems.length > 0) {
     throw refuse('SEAL_INVALID', `${where}: the seal is signed but malformed:\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}`, [

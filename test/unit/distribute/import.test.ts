@@ -25,7 +25,9 @@ import {loadTrustPolicy} from '../../../src/trust/index.js'
 import {type RawEntry, type SourceLayouts, blobName, entry, indexOf, readTar, sealedExport, setIndex, sourceLayouts, writeTar} from '../../helpers/airgap-fixtures.js'
 import {artifact} from '../../helpers/artifacts.js'
 import {expectCode, rejection} from '../../helpers/expect-error.js'
-import {KEYS_DIR, privateKey, publicKey} from '../../helpers/policy-fixtures.js'
+import {KEYS_DIR, privateKey, publicKey, publish} from '../../helpers/policy-fixtures.js'
+import {bundleOf, orgYaml} from '../../helpers/start-fixtures.js'
+import {openCache} from '../../../src/cache/index.js'
 import {tmpdir} from '../../helpers/tmp.js'
 
 const KEYS = () => [publicKey('carol'), publicKey('alice'), publicKey('bob')]
@@ -167,6 +169,49 @@ describe('importPolicies', function () {
       fs.writeFileSync(sb.file, await writeTar(entries))
       const r = await importPolicies({archive: sb.file, to: `oci:${sb.dst}`, keys: KEYS()})
       expect(r.policies).to.have.length(2)
+    })
+  })
+
+  describe('when importing into the start cache', () => {
+    it('records each policy under the reference it was exported from, origin import, with the seal and its time', async () => {
+      const sb = sandbox()
+      const log = path.join(sb.root, 'audit.jsonl')
+      const cacheDir = path.join(sb.root, 'cache')
+      const r = await importPolicies({archive: good, cache: cacheDir, keys: KEYS(), audit: {log}})
+      expect(r.destination).to.equal(`cache:${cacheDir}`)
+      expect(r.policies.map((x) => x.references)).to.deep.equal([[`oci:${src.org}:stable`], [`oci:${src.team}:stable`]])
+      const cache = await openCache(cacheDir, {create: false})
+      const entry = cache.readState().entries[`oci:${src.org}:stable`]!
+      expect(entry).to.include({digest: src.orgDigest, origin: 'import', sealDigest: r.seal.digest, version: '1.4.0', tier: 'org', checkedAt: '2023-11-14T22:13:20.000Z'})
+      expect(cache.entryProblem(entry)).to.equal(undefined)
+      expect(cache.readState().entries[`oci:${src.team}:stable`]).to.include({digest: src.teamDigest, origin: 'import'})
+      // the cached copy verifies on its own, offline, signatures included
+      const layout = await LayoutDirStore.open(cache.layoutDir, {readOnly: true})
+      expect((await verifyPolicyArtifact(layout, {mediaType: MT.ociManifest, digest: src.orgDigest, size: entry.size}, {keys: KEYS()})).approvals).to.have.length(1)
+      const {entries} = await readAuditLog(log)
+      expect(entries.map((e) => e.event)).to.deep.equal(['policy.imported'])
+      expect(entries[0]).to.include({digest: r.seal.digest})
+    })
+
+    it('refuses an archive holding an older version than the cache has (a rollback), and records nothing', async () => {
+      const own = await sourceLayouts()
+      const first = path.join(own.root, 'first.tar')
+      await sealedExport(own, first)
+      const cacheDir = path.join(own.root, 'cache')
+      await importPolicies({archive: first, cache: cacheDir, keys: KEYS()})
+      const before = fs.readFileSync(path.join(cacheDir, 'state.json'))
+      // the same reference (oci:ORG:stable) now names an older version, signed by alice as before
+      const org = await LayoutDirStore.open(own.org)
+      await publish(org, bundleOf(orgYaml('1.3.0')), [await privateKey('alice')], ['stable'])
+      const older = path.join(own.root, 'older.tar')
+      await sealedExport(own, older)
+      const err = await expectCode(importPolicies({archive: older, cache: cacheDir, keys: KEYS()}), VerificationError, 'POLICY_ROLLBACK', /rollback refused for oci:.*org:stable: org-baseline 1\.3\.0 .* is older than the cached 1\.4\.0/)
+      expect(err.exit).to.equal(2)
+      expect(fs.readFileSync(path.join(cacheDir, 'state.json')).equals(before)).to.equal(true)
+    })
+
+    it('refuses --to together with --cache', async () => {
+      await expectCode(importPolicies({archive: good, to: 'oci:/nowhere', cache: '/nowhere', keys: KEYS()}), 'ONE_DESTINATION')
     })
   })
 
