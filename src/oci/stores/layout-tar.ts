@@ -738,9 +738,15 @@ async function addStreamEntry(pack: tar.Pack, header: TarHeader, source: Readabl
     for await (const chunk of source) {
       n += (chunk as Buffer).length
       if (!sink.write(chunk as Buffer)) {
+        // Wait for either event and drop both listeners: a listener left behind per wait would pile up on a large blob.
         await new Promise<void>((res) => {
-          sink.once('drain', () => res())
-          sink.once('close', () => res())
+          const done = () => {
+            sink.off('drain', done)
+            sink.off('close', done)
+            res()
+          }
+          sink.on('drain', done)
+          sink.on('close', done)
         })
         if (sink.destroyed) break
       }
