@@ -4,7 +4,9 @@
 # stack that only tightens, watch a loosening project policy be refused, evaluate decisions
 # and run policy unit tests; then publish: generate keys, push the org and team bundles to a
 # local OCI layout (no server), approve, discover, pull with verification (key and trust
-# policy), and watch a tampered copy be refused. Needs `make build` (make demo runs it).
+# policy), and watch a tampered copy be refused; finally carry both policies across an air gap as
+# a sealed export, import them, and watch a tampered archive be refused. Needs `make build`
+# (make demo runs it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -132,7 +134,28 @@ if [ "$rc" -ne 2 ] || [ -e "$WORK/tampered-out" ]; then
 fi
 say "-> exit 2 (verification failed): the layer no longer matches its signed digest; nothing was written."
 
-step "13. The audit log recorded every push, signature and approval"
+step "13. Air gap: a sealed export, carried over, verified in full and imported on the other side"
+say "The archive holds both policies, every signature and approval, and a seal signed by the exporter."
+run key generate --output-key-prefix "$WORK/exporter"
+run export "oci:$WORK/policies/org:stable" "oci:$WORK/policies/team-alpha:stable" -o "$WORK/policies.tar" --key "$WORK/exporter.key"
+say "On the air-gapped side: the seal, every blob, nothing unlisted, each policy's own signatures; then import."
+run import "$WORK/policies.tar" --to "oci:$WORK/airgap" --key "$WORK/exporter.pub" --key "$WORK/release.pub" --key "$WORK/team-lead.pub"
+run pull "oci:$WORK/airgap:org-stable" --trust "$WORK/trust.yaml" -o "$WORK/airgap-pulled"
+cp "$WORK/policies.tar" "$WORK/tampered.tar"
+offset="$(grep -obUa 'foundry.internal' "$WORK/tampered.tar" | head -1 | cut -d: -f1)"
+printf 'X' | dd of="$WORK/tampered.tar" bs=1 seek="$offset" conv=notrunc status=none
+say "Changed one byte of a policy inside a copy of the archive; importing it:"
+set +e
+run import "$WORK/tampered.tar" --to "oci:$WORK/airgap-tampered" --key "$WORK/exporter.pub" --key "$WORK/release.pub" --key "$WORK/team-lead.pub"
+rc=$?
+set -e
+if [ "$rc" -ne 2 ] || [ -e "$WORK/airgap-tampered" ]; then
+  echo "demo: expected the tampered archive to be refused with exit 2 and nothing written (got $rc)" >&2
+  exit 1
+fi
+say "-> exit 2 (verification failed): the blob no longer matches its digest; nothing was imported."
+
+step "14. The audit log recorded every push, signature, approval, export and import"
 run audit log --event 'policy.*'
 
-printf '\n%sdemo complete.%s Next: README "Policy bundles" and "Publishing and fetching policies".\n' "$B" "$R"
+printf '\n%sdemo complete.%s Next: README "Policy bundles", "Publishing and fetching policies" and "Air-gapped sites".\n' "$B" "$R"
