@@ -158,6 +158,20 @@ scopes:
       expect(tags.json.tags).to.include.members(['org-stable', 'alpha-stable', '1.4.0', '2.1.0'])
     })
 
+    it('records the policies in the start cache with --cache (origin import, the seal, the published references)', async () => {
+      const cacheDir = p('start-cache')
+      const r = await ok(['import', archive, '--cache', '--cache-dir', cacheDir, '--trust', trustFile, '--json'])
+      expectOutputSchema('import', r.json)
+      expect(r.json.destination).to.equal(`cache:${cacheDir}`)
+      expect(r.json.policies.map((x: {references: string[]}) => x.references)).to.deep.equal([[`${reg.host}/policies/org:stable`], [`${reg.host}/policies/teams/alpha:stable`]])
+      const state = JSON.parse(fs.readFileSync(path.join(cacheDir, 'state.json'), 'utf8'))
+      expect(state.entries[`${reg.host}/policies/org:stable`]).to.include({digest: exported.json.policies[0].digest, origin: 'import', sealDigest: exported.json.seal.digest, checkedAt: '2023-11-14T22:13:20.000Z'})
+      const env = await ok(['import', archive, '--cache', '--trust', trustFile], {env: {AIBOX_CACHE: p('env-cache')}})
+      expect(env.stdout).to.match(/Imported into cache:.*env-cache/)
+      expect(fs.existsSync(path.join(p('env-cache'), 'state.json'))).to.equal(true)
+      await refused(['import', archive, '--cache', '--to', `oci:${p('never')}`, '--trust', trustFile], 1, 'cannot also be provided when using --cache')
+    })
+
     it('imports what skopeo wrote from the archive: an oci: layout and a tar of it with ./ prefixes', async () => {
       const index = JSON.parse((await readTar(archive)).find((e) => e.header.name === 'index.json')!.data.toString('utf8'))
       const layout = p('skopeo-layout')
