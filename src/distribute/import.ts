@@ -236,6 +236,7 @@ export async function openVerifiedArchive(input: string, options: ArchiveVerifyO
       if (a.artifactType !== undefined && a.artifactType !== actualType) problems.push(`${digest} has artifactType ${actualType ?? '(none)'}, the seal says ${a.artifactType}`)
       const subject = subjectOf(m.parsed)?.digest
       if (a.kind === 'referrer' && subject !== a.subject) problems.push(`referrer ${digest} refers to ${subject ?? 'nothing'}, the seal says ${a.subject}`)
+      if (a.kind === 'referrer' && !listed.has(a.subject!)) problems.push(`referrer ${digest} refers to ${a.subject}, which the seal does not list`)
       if (a.kind !== 'referrer' && subject !== undefined) problems.push(`${digest} refers to ${subject} but the seal lists it as a ${a.kind}`)
       if (a.kind === 'legacy-signature' && (listed.get(a.subject!)?.kind !== 'policy' || !a.tags.includes(legacySignatureTag(a.subject!)))) {
         problems.push(`legacy signature ${digest} is not tagged ${legacySignatureTag(a.subject ?? '')} for a listed policy`)

@@ -253,6 +253,33 @@ describe('importPolicies', function () {
       await expectRefused(await writeTar(kept), 'SEAL_SIGNATURE_INVALID', /no trusted key|DSSE signature/)
     })
 
+    it('refuses, even under a genuine seal, a referrer whose subject is not in the archive', async () => {
+      const entries = clone()
+      const store = await LayoutTarStore.open(good)
+      let predicate: SealPredicate
+      try {
+        predicate = (await verifySeal(store, await store.resolve(SEAL_TAG), {keys: KEYS()})).predicate
+      } finally {
+        await store.close()
+      }
+      const ghost = {mediaType: MT.ociManifest, digest: `sha256:${'d'.repeat(64)}`, size: 123}
+      const stray = artifact(['stray'], {subject: ghost})
+      for (const b of [stray.layers[0]!, stray.manifest]) entries.push({header: {name: blobName(b.desc.digest), type: 'file', mode: 0o644}, data: b.data})
+      const tag = `sha256-${hex(stray.manifest.desc.digest)}.ref`
+      predicate.artifacts.push({digest: stray.manifest.desc.digest, mediaType: MT.ociManifest, size: stray.manifest.desc.size, kind: 'referrer', tags: [tag], subject: ghost.digest})
+      const resealed = await packSeal(predicate, new DeterministicKeySigner(await privateKey('carol')))
+      const index = indexOf(entries)
+      const old = index.manifests.find((m) => m.annotations?.[ANNOTATION.refName] === SEAL_TAG)!
+      const oldManifest = JSON.parse(entry(entries, blobName(old.digest)).data.toString('utf8'))
+      const drop = new Set([blobName(old.digest), blobName(oldManifest.layers[0].digest)])
+      const kept = entries.filter((e) => !drop.has(e.header.name))
+      for (const b of [resealed.blobs[1]!, resealed.manifest]) kept.push({header: {name: blobName(b.desc.digest), type: 'file', mode: 0o644}, data: b.bytes})
+      Object.assign(old, {digest: resealed.manifest.desc.digest, size: resealed.manifest.desc.size})
+      index.manifests.push({...stray.manifest.desc, annotations: {[ANNOTATION.refName]: tag}})
+      setIndex(kept, index)
+      await expectRefused(await writeTar(kept), 'SEAL_MISMATCH', new RegExp(`referrer ${stray.manifest.desc.digest} refers to ${ghost.digest}, which the seal does not list`))
+    })
+
     it('refuses an archive without a seal, and one with two', async () => {
       const entries = clone()
       const index = indexOf(entries)
