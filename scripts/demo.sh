@@ -6,8 +6,9 @@
 # local OCI layout (no server), approve, discover, pull with verification (key and trust
 # policy), and watch a tampered copy be refused; then start sandboxes: aibox start with the
 # verified cache, propagation of a new version, a loosening project policy refused, a rollback
-# refused then approved with an incident, the registry gone and the cache used, and the audit log.
-# Needs `make build` (make demo runs it).
+# refused then approved with an incident, the registry gone and the cache used; carry both policies
+# across an air gap as a sealed export, import them, watch a tampered archive be refused; and the
+# audit log. Needs `make build` (make demo runs it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -205,8 +206,29 @@ fi
 mv "$WORK/policies.offline" "$WORK/policies"
 cd "$ROOT/testdata/bundles"
 
-step "19. The audit log recorded every push, signature, approval, load, refusal and rollback; the chain verifies"
+step "19. Air gap: a sealed export, carried over, verified in full and imported on the other side"
+say "The archive holds both policies, every signature and approval, and a seal signed by the exporter."
+run key generate --output-key-prefix "$WORK/exporter"
+run export "oci:$WORK/policies/org:stable" "oci:$WORK/policies/team-alpha:stable" -o "$WORK/policies.tar" --key "$WORK/exporter.key"
+say "On the air-gapped side: the seal, every blob, nothing unlisted, each policy's own signatures; then import."
+run import "$WORK/policies.tar" --to "oci:$WORK/airgap" --key "$WORK/exporter.pub" --key "$WORK/release.pub" --key "$WORK/team-lead.pub"
+run pull "oci:$WORK/airgap:org-stable" --trust "$WORK/trust.yaml" -o "$WORK/airgap-pulled"
+cp "$WORK/policies.tar" "$WORK/tampered.tar"
+offset="$(grep -obUa 'foundry.internal' "$WORK/tampered.tar" | head -1 | cut -d: -f1)"
+printf 'X' | dd of="$WORK/tampered.tar" bs=1 seek="$offset" conv=notrunc status=none
+say "Changed one byte of a policy inside a copy of the archive; importing it:"
+set +e
+run import "$WORK/tampered.tar" --to "oci:$WORK/airgap-tampered" --key "$WORK/exporter.pub" --key "$WORK/release.pub" --key "$WORK/team-lead.pub"
+rc=$?
+set -e
+if [ "$rc" -ne 2 ] || [ -e "$WORK/airgap-tampered" ]; then
+  echo "demo: expected the tampered archive to be refused with exit 2 and nothing written (got $rc)" >&2
+  exit 1
+fi
+say "-> exit 2 (verification failed): the blob no longer matches its digest; nothing was imported."
+
+step "20. The audit log recorded every push, signature, approval, load, refusal, rollback, export and import; the chain verifies"
 run audit log --event 'policy.*'
 run audit verify
 
-printf '\n%sdemo complete.%s Next: README "Policy bundles", "Publishing and fetching policies" and "Starting a sandbox: aibox start".\n' "$B" "$R"
+printf '\n%sdemo complete.%s Next: README "Policy bundles", "Publishing and fetching policies" "Starting a sandbox: aibox start" and "Air-gapped sites".\n' "$B" "$R"
