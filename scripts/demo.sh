@@ -3,7 +3,8 @@
 # testdata/bundles (modelled on the AI-Box policy hierarchy): lint, hash, compose, check a
 # stack that only tightens, watch a loosening project policy be refused, evaluate decisions
 # and run policy unit tests; then publish: generate keys, push the org and team bundles to a
-# local OCI layout (no server), approve, discover, pull with verification (key and trust
+# local OCI layout (no server) through the submit gate, approve (separation of duties), discover,
+# pull with verification (key and trust
 # policy), and watch a tampered copy be refused. Needs `make build` (make demo runs it).
 set -euo pipefail
 
@@ -87,10 +88,12 @@ run key generate --output-key-prefix "$WORK/team-lead"
 step "9. Push: the org and team bundles, signed, to an OCI layout (oci:DIR needs no server)"
 say "Same bundle, same manifest digest: nothing time-dependent is packed."
 run push org/baseline.yaml "oci:$WORK/policies/org:stable" --key "$WORK/release.key"
-run push teams/alpha/policy.yaml "oci:$WORK/policies/team-alpha:stable" --key "$WORK/team-lead.key"
+say "A team policy goes through the submit gate: it must tighten the org baseline (--against)."
+run push teams/alpha/policy.yaml "oci:$WORK/policies/team-alpha:stable" --key "$WORK/team-lead.key" --against org/baseline.yaml
 run tags "oci:$WORK/policies/org"
 
 step "10. Approve and discover: who signed, who approved (role, note, ticket)"
+say "The team lead approves the org baseline; the release key signed it, so it could not approve it itself."
 run approve "oci:$WORK/policies/org:1.4.0" --key "$WORK/team-lead.key" --role approver --note "egress list reviewed" --ticket SEC-1234
 run discover "oci:$WORK/policies/org:stable" --key "$WORK/release.pub" --key "$WORK/team-lead.pub"
 
@@ -105,7 +108,7 @@ keys:
 scopes:
   - name: org
     match: {tiers: [org]}
-    require: {signatures: {security: 1}}
+    require: {signatures: {security: 1}, approvals: {approver: 1}}
   - name: teams
     match: {tiers: [team]}
     require: {signatures: {team-lead: 1}}
@@ -116,7 +119,19 @@ run pull "oci:$WORK/policies/team-alpha:stable" --trust "$WORK/trust.yaml" -o "$
 say "The pulled canonical JSON hashes to the published content digest:"
 printf '  sha256:%s  org-baseline.json\n' "$(sha256sum "$WORK/pulled/org-baseline.json" | cut -d' ' -f1)"
 
-step "12. A tampered copy is refused: exit 2, nothing written"
+step "12. The submit gate refuses a team policy that loosens the org baseline (exit 5)"
+set +e
+run push loosen/teams/alpha/policy.yaml "oci:$WORK/policies/team-beta" --key "$WORK/team-lead.key" --against org/baseline.yaml
+rc=$?
+set -e
+if [ "$rc" -ne 5 ]; then
+  echo "demo: expected the submit gate to refuse the loosening team policy with exit 5 (got $rc)" >&2
+  exit 1
+fi
+say "-> exit 5 (governance). Pushed as a draft for review instead: tagged draft-<version> only, never pulled as a release."
+run push loosen/teams/alpha/policy.yaml "oci:$WORK/policies/team-beta" --key "$WORK/team-lead.key" --against org/baseline.yaml --draft
+
+step "13. A tampered copy is refused: exit 2, nothing written"
 run copy "oci:$WORK/policies/org:stable" "oci:$WORK/tampered:stable"
 layer="$WORK/tampered/blobs/sha256/$(sha256sum "$WORK/pulled/org-baseline.json" | cut -d' ' -f1)"
 chmod u+w "$layer"
@@ -132,7 +147,7 @@ if [ "$rc" -ne 2 ] || [ -e "$WORK/tampered-out" ]; then
 fi
 say "-> exit 2 (verification failed): the layer no longer matches its signed digest; nothing was written."
 
-step "13. The audit log recorded every push, signature and approval"
+step "14. The audit log recorded every push, signature and approval"
 run audit log --event 'policy.*'
 
-printf '\n%sdemo complete.%s Next: README "Policy bundles" and "Publishing and fetching policies".\n' "$B" "$R"
+printf '\n%sdemo complete.%s Next: README "Policy bundles", "Publishing and fetching policies" and "Governance".\n' "$B" "$R"

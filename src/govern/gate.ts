@@ -200,7 +200,7 @@ export function runGate(input: GateInput): GateResult {
 /** Throws SUBMIT_GATE_FAILED (exit 5) for a failed gate, naming every reason. */
 export function assertGate(result: GateResult, what: string): void {
   if (result.ok) return
-  throw new GovernanceError('SUBMIT_GATE_FAILED', `the submit gate refuses ${what} (protected: ${result.protectedBy}):\n${result.problems.map((l) => `  ${l}`).join('\n')}`, {
+  throw new GovernanceError('SUBMIT_GATE_FAILED', `the submit gate refuses ${what}, protected because ${result.protectedBy}:\n${result.problems.map((l) => `  ${l}`).join('\n')}`, {
     suggestions: [
       'fix the policy (aibox bundle check --base … / aibox bundle test … show the same results) and push again',
       'or push it as a draft for review: aibox push … --draft (tagged draft-<version>, never used as a release)',

@@ -81,7 +81,7 @@ export async function governedPush(options: GovernedPushOptions): Promise<Govern
   const gate = runGate({bundle, protection, against, tests: protection.protected ? tests : []})
   const what = `${bundle.name} ${bundle.version} (tier ${tier})`
   if (!options.draft) assertGate(gate, what)
-  else if (!gate.ok) notes.push(`the submit gate fails (${gate.problems.length} problem line(s)); pushed as a draft only`)
+  else if (!gate.ok) notes.push('the submit gate failed (see above): pushed as a draft only, which pull and start never use')
   if (gate.protected && gate.tests.status === 'none') notes.push(`no policy tests for ${what}: add ${path.basename(options.bundle).replace(/\.(ya?ml|json)$/i, '')}.tests.yaml next to it or pass --tests`)
   if (options.trust && !options.trust.keys.some((k) => k.keyId === options.key.public.keyId)) {
     notes.push(`the signing key ${options.key.public.keyId} is not in '${options.trust.file}': its signature will not count there`)

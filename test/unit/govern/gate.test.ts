@@ -6,7 +6,7 @@ import {loadBundle} from '../../../src/bundle/index.js'
 import {InputError} from '../../../src/errors.js'
 import {assertGate, conventionalTestsFile, protectionFor, resolveAgainst, runGate} from '../../../src/govern/index.js'
 import {loadTrustPolicy, parseTrustPolicy} from '../../../src/trust/index.js'
-import {TESTDATA} from '../../helpers/cli.js'
+import {ROOT, TESTDATA} from '../../helpers/cli.js'
 import {expectCode, expectCodeSync} from '../../helpers/expect-error.js'
 import {ORG_BASELINE, TEAM_ALPHA, privateKey, publish} from '../../helpers/policy-fixtures.js'
 import {tmpdir} from '../../helpers/tmp.js'
@@ -22,6 +22,18 @@ const above = (file: string) => ({bundle: loadBundle(file), against: {spec: file
 const protectedTeam = {protected: true, by: 'tier team is protected by default'}
 
 describe('govern/gate', () => {
+  describe('the governance trust policy example', () => {
+    it('loads, and README.md "Governance" shows it byte for byte', () => {
+      const text = fs.readFileSync(TRUST, 'utf8')
+      const p = loadTrustPolicy(TRUST)
+      expect(p.scopes.map((s) => [s.name, s.protected, s.emergency !== undefined])).to.deep.equal([
+        ['org-baseline', true, true],
+        ['team-policies', undefined, false],
+      ])
+      expect(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')).to.contain(`\`\`\`yaml\n${text}\`\`\``)
+    })
+  })
+
   describe('#protectionFor', () => {
     it('protects org and team tiers by default, not project', () => {
       expect(protectionFor('org', {display: 'oci:x'})).to.deep.equal({protected: true, by: 'tier org is protected by default'})
@@ -60,7 +72,7 @@ describe('govern/gate', () => {
         expect(r.tightenOnly.status).to.equal('failed')
         expect(r.tightenOnly.violations.map((v) => v.message).join()).to.contain('adds "pastebin.com"')
         expect(r.tests.status).to.equal('not-run')
-        const e = expectCodeSync(() => assertGate(r, 'team-alpha 1.0.0 (tier team)'), 'SUBMIT_GATE_FAILED', /the submit gate refuses team-alpha 1\.0\.0 \(tier team\) \(protected: tier team is protected by default\):\n {2}tighten-only: 1 loosening/)
+        const e = expectCodeSync(() => assertGate(r, 'team-alpha 1.0.0 (tier team)'), 'SUBMIT_GATE_FAILED', /the submit gate refuses team-alpha 1\.0\.0 \(tier team\), protected because tier team is protected by default:\n {2}tighten-only: 1 loosening/)
         expect(e.exit).to.equal(5)
         expect(e.suggestions!.join()).to.contain('--draft')
       })
