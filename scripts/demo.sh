@@ -4,8 +4,8 @@
 # stack that only tightens, watch a loosening project policy be refused, evaluate decisions
 # and run policy unit tests; then publish: generate keys, push the org and team bundles to a
 # local OCI layout (no server) through the submit gate, approve (separation of duties), discover,
-# pull with verification (key and trust
-# policy), and watch a tampered copy be refused. Needs `make build` (make demo runs it).
+# pull with verification (key and trust policy), watch the gate refuse a loosening team policy,
+# and a tampered copy be refused. Needs `make build` (make demo runs it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
