@@ -36,6 +36,8 @@ export interface TierLoad {
   version: string | null
   /** Key ids (fingerprints) of the signatures that verified; empty for an unsigned project file. */
   signers: string[]
+  /** The incident, when this tier is an emergency change accepted through its emergency path (README "Governance"). */
+  emergency?: string
 }
 
 export interface AuditEventFields {

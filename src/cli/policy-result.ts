@@ -16,7 +16,7 @@ export interface VerifiedPolicySummary {
   skipped: VerifiedPolicy['skipped']
   trust?: VerifiedPolicy['trust']
   emergency?: VerifiedPolicy['emergency']
-  approvalSummary: VerifiedPolicy['approvalSummary']
+  approvalSummary: NonNullable<VerifiedPolicy['approvalSummary']>
 }
 
 export function summarizeVerified(v: VerifiedPolicy): VerifiedPolicySummary {
@@ -35,7 +35,7 @@ export function summarizeVerified(v: VerifiedPolicy): VerifiedPolicySummary {
     skipped: v.skipped,
     ...(v.trust ? {trust: v.trust} : {}),
     ...(v.emergency ? {emergency: v.emergency} : {}),
-    approvalSummary: v.approvalSummary,
+    approvalSummary: v.approvalSummary ?? [],
   }
 }
 
@@ -43,7 +43,7 @@ export function summarizeVerified(v: VerifiedPolicy): VerifiedPolicySummary {
 export function verifiedLines(v: VerifiedPolicy): string[] {
   const name = (s: {name?: string; keyId: string}) => (s.name === undefined ? s.keyId : `'${s.name}' (${s.keyId})`)
   const lines = v.signatures.map((s) => `  signed by ${name(s.signer)}${s.format === 'cosign-legacy' ? ' (legacy .sig)' : ''}`)
-  for (const a of v.approvalSummary) {
+  for (const a of v.approvalSummary ?? []) {
     const verdict = a.eligible === false ? ` [not counted: ${a.reason ?? 'refused'}]` : ''
     lines.push(`  approved by ${a.key === a.keyId ? a.keyId : `'${a.key}' (${a.keyId})`} as ${a.role}${a.ticket ? ` [${a.ticket}]` : ''}${a.incident ? ` (incident ${a.incident})` : ''} at ${a.approvedAt}: ${a.note}${verdict}`)
   }

@@ -95,8 +95,12 @@ export interface VerifiedPolicy {
    * trust policy whether it was accepted through an emergency path and still lacks its retroactive approval.
    */
   emergency?: {incident: string; pendingApproval?: boolean; scopes?: string[]}
-  /** Who approved, in short: per approval its key, role and whether it counted (from the trust decision, or as verified with keys). */
-  approvalSummary: ApprovalSummary[]
+  /**
+   * Who approved, in short: per approval its key, role and whether it counted (from the trust
+   * decision, or as verified with keys). Always set by verifyPolicyArtifact; optional so that
+   * records built elsewhere (e.g. from a cache) stay valid.
+   */
+  approvalSummary?: ApprovalSummary[]
 }
 
 /** One approval of the verified digest, for results and logs. */

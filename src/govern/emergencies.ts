@@ -96,7 +96,7 @@ async function checkPublished(change: EmergencyChange, trust: TrustPolicy, optio
     try {
       const v = await verifyPolicyArtifact(opened.target, change.digest, {trust, reference: change.ref, now: options.now, signal: options.signal})
       if (v.emergency?.pendingApproval === false) {
-        for (const a of v.approvalSummary.filter((x) => x.eligible)) {
+        for (const a of (v.approvalSummary ?? []).filter((x) => x.eligible)) {
           change.approvals.push({source: 'registry', keyId: a.keyId, key: a.key, role: a.role, time: a.approvedAt, ...(a.ticket ? {ticket: a.ticket} : {}), ...(a.incident ? {incident: a.incident} : {})})
         }
         return {status: 'approved', message: `${location}@${change.digest} now meets its normal requirements`}

@@ -16,7 +16,7 @@ import {type PushPolicyOptions, type PushPolicyResult, pushPolicy} from '../dist
 import {GovernanceError, InputError} from '../errors.js'
 import {signerInfo} from '../sign/types.js'
 import {evaluateTrust, targetFromReference} from '../trust/evaluate.js'
-import type {TrustPolicy} from '../trust/policy.js'
+import type {Tier, TrustPolicy} from '../trust/policy.js'
 import {type GateResult, type Protection, assertGate, conventionalTestsFile, protectionFor, resolveAgainst, runGate} from './gate.js'
 
 export interface GovernedPushOptions extends Omit<PushPolicyOptions, 'bundle' | 'gate'> {
@@ -92,5 +92,15 @@ export async function governedPush(options: GovernedPushOptions): Promise<Govern
     bundle,
     gate: !gate.protected ? 'not-protected' : gate.ok ? 'passed' : 'failed',
   })
+  if (options.trust && !options.draft && !options.emergency) notes.push(...stillNeeded(options.trust, options.reference, tier, options.key))
   return {...r, gate, notes}
+}
+
+/** What the trust policy still needs beyond this push's signature, so the pusher knows whom to ask. */
+function stillNeeded(trust: TrustPolicy, reference: string, tier: Tier, key: PushPolicyOptions['key']): string[] {
+  const known = trust.keys.find((k) => k.keyId === key.public.keyId)
+  const signer = signerInfo({...key.public, ...(known ? {name: known.name} : {})})
+  const decision = evaluateTrust(trust, targetFromReference(reference, tier), [{kind: 'signatures', signer, source: 'this push'}])
+  if (decision.satisfied || decision.scopes.length === 0) return []
+  return [`pull and start refuse this version until: ${decision.missing.filter((m) => !m.startsWith('approval not counted')).join('; ')}`]
 }

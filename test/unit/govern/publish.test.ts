@@ -134,7 +134,7 @@ describe('govern (push, approve, emergencies, report)', function () {
       expect((await readAuditLog(log)).entries.map((e) => e.event)).to.deep.equal(['policy.approved'])
       const v = await verifyPolicyArtifact(await LayoutDirStore.open(path.join(dir, 'org')), 'stable', {trust})
       expect(v.approvalSummary).to.have.length(1)
-      expect(v.approvalSummary[0]).to.include({key: 'carol', role: 'approver', ticket: 'SEC-1', eligible: true})
+      expect(v.approvalSummary![0]).to.include({key: 'carol', role: 'approver', ticket: 'SEC-1', eligible: true})
     })
     it('notes an approval in a role no applicable scope requires', async () => {
       const r = await governedApprove({reference: ref, key: await privateKey('bob'), role: 'team-lead', note: 'fyi', trust})
