@@ -77,6 +77,14 @@ describe('aibox governance: approvals, submit gate, emergencies, discover (e2e)'
       const out = p('org-out')
       await refused(['pull', ref, '--trust', TRUST, '-o', out], 5, 'APPROVALS_NOT_SATISFIED', /scope 'org-baseline': needs 1 distinct 'approver' approval for 127\.0\.0\.1:\d+\/policies\/org \(tier org\), got none/)
       expect(fs.existsSync(out)).to.equal(false)
+      const asJson = await aibox(['verify', ref, '--trust', TRUST, '--json'])
+      expect(asJson.code).to.equal(5)
+      expectOutputSchema('error', asJson.json)
+      expect(asJson.json.error).to.include({code: 'APPROVALS_NOT_SATISFIED', exit: 5})
+      expect(asJson.json.error.details.decision.scopes[0].requirements.map((r: {kind: string; satisfied: boolean}) => [r.kind, r.satisfied])).to.deep.equal([
+        ['signatures', true],
+        ['approvals', false],
+      ])
       // Self-approval: alice signed this digest.
       await refused(['approve', ref, '--key', KEY('alice'), '--role', 'security', '--note', 'mine'], 5, 'SELF_APPROVAL', /the author of a digest cannot approve it \(separation of duties\)/)
       // Wrong role: carol is an approver, not security.
