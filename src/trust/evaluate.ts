@@ -1,8 +1,11 @@
 /**
- * Evaluating verified signatures against a trust policy: which scopes apply to the target,
- * which signing keys are acceptable now (validity window, revocation), and whether every
- * applicable scope's thresholds are met by DISTINCT keys (see match.ts). Pure: no I/O, the
- * clock is a parameter.
+ * Evaluating verified signatures and approvals against a trust policy: which scopes apply to the
+ * target, which keys are acceptable now (validity window, revocation), and whether every
+ * applicable scope's thresholds are met by DISTINCT keys (see match.ts), with separation of duties
+ * (README "Governance"): an approval counts only for the role it claims, only when its key holds
+ * that role and did not sign the same digest, and one key fills one role per digest. An emergency
+ * change (marked in the signed manifest) may satisfy a scope through its `emergency` block instead.
+ * Pure: no I/O, the clock is a parameter.
  */
 import {GovernanceError, VerificationError} from '../errors.js'
 import {formatReference, parseReference} from '../oci/reference.js'
@@ -11,7 +14,7 @@ import type {SignerInfo} from '../sign/types.js'
 import {maxAssignment} from './match.js'
 import {type Requirements, type Tier, type TrustKey, type TrustPolicy, type TrustScope, jointThresholds} from './policy.js'
 
-/** formats.md "Signatures and approvals": the approval predicate (evaluated by govern later; counted here by kind). */
+/** formats.md "Signatures and approvals": the approval predicate (counted by the role it claims, see evaluateTrust). */
 export const APPROVAL_PREDICATE_TYPE = 'https://aibox.dev/attestations/policy-approval/v1'
 
 /**
