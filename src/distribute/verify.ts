@@ -12,9 +12,13 @@
  *    optional source layer must have the same content;
  * 4. with a trust policy, the decision uses the registry/repository of the reference and the tier
  *    taken from the SIGNED content (never from the unsigned annotations of a referrer, nor from the
- *    policy manifest's annotations alone).
+ *    policy manifest's annotations alone); approvals count by role with separation of duties, and
+ *    a manifest carrying the signed `dev.aibox.policy.emergency` annotation may be accepted through
+ *    a scope's emergency path (src/trust/evaluate.ts, README "Governance");
+ * 5. a `draft-` tag is refused unless `allowDraft` (drafts are never a release).
  *
- * Every failure is a VerificationError (exit 2): `aibox start` never falls back on it.
+ * Every failure is a VerificationError (exit 2), or a GovernanceError (exit 5) for missing approvals
+ * and drafts: `aibox start` never falls back on either.
  */
 import {canonicalBytes} from '../bundle/canonical.js'
 import {loadBundleText} from '../bundle/load.js'
