@@ -3,12 +3,13 @@
 # testdata/bundles (modelled on the AI-Box policy hierarchy): lint, hash, compose, check a
 # stack that only tightens, watch a loosening project policy be refused, evaluate decisions
 # and run policy unit tests; then publish: generate keys, push the org and team bundles to a
-# local OCI layout (no server), approve, discover, pull with verification (key and trust
-# policy), and watch a tampered copy be refused; then start sandboxes: aibox start with the
-# verified cache, propagation of a new version, a loosening project policy refused, a rollback
-# refused then approved with an incident, the registry gone and the cache used; carry both policies
-# across an air gap as a sealed export, import them, watch a tampered archive be refused; and the
-# audit log. Needs `make build` (make demo runs it).
+# local OCI layout (no server) through the submit gate, approve (separation of duties), discover,
+# pull with verification (key and trust policy), watch the gate refuse a loosening team policy,
+# and a tampered copy be refused; then start sandboxes: aibox start with the verified cache,
+# propagation of a new version, a loosening project policy refused, a rollback refused then
+# approved with an incident, the registry gone and the cache used; carry both policies across an
+# air gap as a sealed export, import them, watch a tampered archive be refused; and the audit log.
+# Needs `make build` (make demo runs it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -91,10 +92,12 @@ run key generate --output-key-prefix "$WORK/team-lead"
 step "9. Push: the org and team bundles, signed, to an OCI layout (oci:DIR needs no server)"
 say "Same bundle, same manifest digest: nothing time-dependent is packed."
 run push org/baseline.yaml "oci:$WORK/policies/org:stable" --key "$WORK/release.key"
-run push teams/alpha/policy.yaml "oci:$WORK/policies/team-alpha:stable" --key "$WORK/team-lead.key"
+say "A team policy goes through the submit gate: it must tighten the org baseline (--against)."
+run push teams/alpha/policy.yaml "oci:$WORK/policies/team-alpha:stable" --key "$WORK/team-lead.key" --against org/baseline.yaml
 run tags "oci:$WORK/policies/org"
 
 step "10. Approve and discover: who signed, who approved (role, note, ticket)"
+say "The team lead approves the org baseline; the release key signed it, so it could not approve it itself."
 run approve "oci:$WORK/policies/org:1.4.0" --key "$WORK/team-lead.key" --role approver --note "egress list reviewed" --ticket SEC-1234
 run discover "oci:$WORK/policies/org:stable" --key "$WORK/release.pub" --key "$WORK/team-lead.pub"
 
@@ -109,7 +112,7 @@ keys:
 scopes:
   - name: org
     match: {tiers: [org]}
-    require: {signatures: {security: 1}}
+    require: {signatures: {security: 1}, approvals: {approver: 1}}
   - name: teams
     match: {tiers: [team]}
     require: {signatures: {team-lead: 1}}
@@ -120,7 +123,19 @@ run pull "oci:$WORK/policies/team-alpha:stable" --trust "$WORK/trust.yaml" -o "$
 say "The pulled canonical JSON hashes to the published content digest:"
 printf '  sha256:%s  org-baseline.json\n' "$(sha256sum "$WORK/pulled/org-baseline.json" | cut -d' ' -f1)"
 
-step "12. A tampered copy is refused: exit 2, nothing written"
+step "12. The submit gate refuses a team policy that loosens the org baseline (exit 5)"
+set +e
+run push loosen/teams/alpha/policy.yaml "oci:$WORK/policies/team-beta" --key "$WORK/team-lead.key" --against org/baseline.yaml
+rc=$?
+set -e
+if [ "$rc" -ne 5 ]; then
+  echo "demo: expected the submit gate to refuse the loosening team policy with exit 5 (got $rc)" >&2
+  exit 1
+fi
+say "-> exit 5 (governance). Pushed as a draft for review instead: tagged draft-<version> only, never pulled as a release."
+run push loosen/teams/alpha/policy.yaml "oci:$WORK/policies/team-beta" --key "$WORK/team-lead.key" --against org/baseline.yaml --draft
+
+step "13. A tampered copy is refused: exit 2, nothing written"
 run copy "oci:$WORK/policies/org:stable" "oci:$WORK/tampered:stable"
 layer="$WORK/tampered/blobs/sha256/$(sha256sum "$WORK/pulled/org-baseline.json" | cut -d' ' -f1)"
 chmod u+w "$layer"
@@ -136,7 +151,7 @@ if [ "$rc" -ne 2 ] || [ -e "$WORK/tampered-out" ]; then
 fi
 say "-> exit 2 (verification failed): the layer no longer matches its signed digest; nothing was written."
 
-step "13. Start a sandbox: aibox start loads org + team from the layout and the project's own policy"
+step "14. Start a sandbox: aibox start loads org + team from the layout and the project's own policy"
 say "aibox.yaml names the tiers (the project policy is a file in the repository), the trust policy and the cache."
 unset AIBOX_CACHE AIBOX_CONFIG AIBOX_POLICY_LOCK
 PROJECT="$WORK/project"
@@ -155,16 +170,18 @@ cd "$PROJECT"
 run start
 say "The first start fetched and verified both artifacts and cached them; the effective policy is canonical JSON in the cache."
 
-step "14. Start again: unchanged, so everything comes from the verified cache; the sandbox command gets the policy"
+step "15. Start again: unchanged, so everything comes from the verified cache; the sandbox command gets the policy"
 run start -- sh -c 'echo "sandbox: AIBOX_POLICY_VERSION=$AIBOX_POLICY_VERSION"; echo "sandbox: AIBOX_POLICY_DIGEST=$AIBOX_POLICY_DIGEST"; echo "sandbox: AIBOX_POLICY_FILE=$AIBOX_POLICY_FILE"'
 
-step "15. Change and republish the org baseline (1.5.0): the next start propagates it, and the log says which version loaded"
+step "16. Change and republish the org baseline (1.5.0): the next start propagates it, and the log says which version loaded"
 sed -e 's/^  version: 1.4.0$/  version: 1.5.0/' -e 's/requests_per_min: 60,/requests_per_min: 40,/' "$ROOT/testdata/bundles/org/baseline.yaml" >"$WORK/org-1.5.0.yaml"
 run push "$WORK/org-1.5.0.yaml" "oci:$WORK/policies/org:stable" --key "$WORK/release.key"
+say "The trust policy wants an approver besides the security signer for the org tier:"
+run approve "oci:$WORK/policies/org:1.5.0" --key "$WORK/team-lead.key" --role approver --note "tighter LLM gateway limit reviewed" --ticket SEC-1300
 run start
 run audit log --event policy.loaded --limit 1
 
-step "16. A loosening project policy is refused with the runbook's words: exit 2, nothing loaded"
+step "17. A loosening project policy is refused with the runbook's words: exit 2, nothing loaded"
 cp "$ROOT/testdata/bundles/projects/leaky/aibox/policy.yaml" "$PROJECT/aibox/policy.yaml"
 set +e
 run start
@@ -177,7 +194,7 @@ fi
 say "-> exit 2: project policies can only add restrictions."
 cp "$ROOT/testdata/bundles/projects/webapp/aibox/policy.yaml" "$PROJECT/aibox/policy.yaml"
 
-step "17. Anti-rollback: republishing 1.4.0 as stable is refused, until a rollback approval with an incident is attached"
+step "18. Anti-rollback: republishing 1.4.0 as stable is refused, until a rollback approval with an incident is attached"
 run push "$ROOT/testdata/bundles/org/baseline.yaml" "oci:$WORK/policies/org:stable" --key "$WORK/release.key"
 set +e
 run start
@@ -190,7 +207,7 @@ fi
 run approve "oci:$WORK/policies/org:stable" --key "$WORK/team-lead.key" --role approver --note "1.5.0 throttles the LLM gateway too hard" --incident INC-2041
 run start
 
-step "18. The registry is gone: aibox start uses the verified cache and says how old it is"
+step "19. The registry is gone: aibox start uses the verified cache and says how old it is"
 mv "$WORK/policies" "$WORK/policies.offline"
 run start -- sh -c 'echo "sandbox: started from $AIBOX_POLICY_SOURCE"'
 say "Past maxStaleness it refuses, with the sealed-mode banner (here with --max-staleness 1s):"
@@ -206,7 +223,7 @@ fi
 mv "$WORK/policies.offline" "$WORK/policies"
 cd "$ROOT/testdata/bundles"
 
-step "19. Air gap: a sealed export, carried over, verified in full and imported on the other side"
+step "20. Air gap: a sealed export, carried over, verified in full and imported on the other side"
 say "The archive holds both policies, every signature and approval, and a seal signed by the exporter."
 run key generate --output-key-prefix "$WORK/exporter"
 run export "oci:$WORK/policies/org:stable" "oci:$WORK/policies/team-alpha:stable" -o "$WORK/policies.tar" --key "$WORK/exporter.key"
@@ -227,8 +244,8 @@ if [ "$rc" -ne 2 ] || [ -e "$WORK/airgap-tampered" ]; then
 fi
 say "-> exit 2 (verification failed): the blob no longer matches its digest; nothing was imported."
 
-step "20. The audit log recorded every push, signature, approval, load, refusal, rollback, export and import; the chain verifies"
+step "21. The audit log recorded every push, signature, approval, load, refusal, rollback, export and import; the chain verifies"
 run audit log --event 'policy.*'
 run audit verify
 
-printf '\n%sdemo complete.%s Next: README "Policy bundles", "Publishing and fetching policies" "Starting a sandbox: aibox start" and "Air-gapped sites".\n' "$B" "$R"
+printf '\n%sdemo complete.%s Next: README "Policy bundles", "Publishing and fetching policies" "Governance", "Starting a sandbox: aibox start" and "Air-gapped sites".\n' "$B" "$R"

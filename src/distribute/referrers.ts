@@ -440,12 +440,17 @@ export function verifyReferrers(records: ReferrerRecord[], subject: Descriptor, 
       if (r.kind === 'cosign-legacy') {
         v = verifySimpleSigning({payload: r.legacy!.payload, signature: r.legacy!.signature, annotations: r.annotations ?? {}}, {keys, manifestDigest: subject.digest, source: r.id})
       } else {
-        v = verifyBundle(r.bundle, {keys, subjectDigests: [subject.digest], source: `referrer ${r.id}`})
+        v = verifyBundle(r.bundle, {keys, subjectDigests: [subject.digest], artifactName: 'the policy manifest', source: `referrer ${r.id}`})
         if (v.binding.kind !== 'subject') throw new VerificationError('SUBJECT_MISMATCH', `referrer ${r.id}: the signed payload does not name ${subject.digest}`)
       }
     } catch (err) {
       if (!(err instanceof VerificationError)) throw err
-      result.rejected.push({referrer: r.id, kind: r.kind, code: err.code, reason: err.message})
+      // An approval replayed onto another version: say so plainly (approvals bind to one exact digest).
+      const reason =
+        err.code === 'SUBJECT_MISMATCH' && r.claimedPredicateType === APPROVAL_PREDICATE_TYPE
+          ? `approval ${r.id} was signed for another digest, not ${subject.digest}: an approval binds to the exact manifest digest it was made for and counts for nothing here (${err.message})`
+          : err.message
+      result.rejected.push({referrer: r.id, kind: r.kind, code: err.code, reason})
       continue
     }
     const signer = v.signers[0]!
