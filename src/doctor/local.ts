@@ -281,9 +281,12 @@ export async function checkCache(o: CacheCheckOptions): Promise<CheckOutcome> {
           problems.push(`manifest ${m.digest}: ${(err as Error).message}`)
         }
         for (const c of children) {
-          if (isGraphNodeType(c.mediaType)) continue
-          blobs++
-          if (await verify(c, 'blob')) present.add(c.digest)
+          // Blobs shared between manifests (the empty config) are verified once.
+          if (isGraphNodeType(c.mediaType) || present.has(c.digest)) continue
+          if (await verify(c, 'blob')) {
+            present.add(c.digest)
+            blobs++
+          }
         }
       }
       for (const e of state.entries) {

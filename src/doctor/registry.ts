@@ -24,6 +24,8 @@ import {RegistryClient, responseError} from '../oci/client.js'
 import {OciError, isOciError} from '../oci/errors.js'
 import {type HttpResponse, HttpTransport, discard, header, headerValues} from '../oci/http.js'
 import {MT} from '../oci/media.js'
+import {fetchAll} from '../oci/content.js'
+import {parseManifest} from '../oci/manifest.js'
 import {type RegistryReference, isLoopbackHost} from '../oci/reference.js'
 import {RemoteRepository, type RemoteRepositoryOptions} from '../oci/stores/remote.js'
 import type {Descriptor} from '../oci/target.js'
@@ -342,8 +344,16 @@ export class RegistryChecks {
     }
     details.digest = this.resolved.digest
     details.mediaType = this.resolved.mediaType
-    if (this.resolved.artifactType) details.artifactType = this.resolved.artifactType
-    const kind = this.resolved.artifactType === MT.policyBundle ? 'a policy artifact' : this.resolved.artifactType ? `an artifact of type ${this.resolved.artifactType}` : 'a manifest'
+    // HEAD cannot tell the artifact type: read the manifest itself (which is also what a pull does first).
+    let artifactType = this.resolved.artifactType
+    try {
+      const manifest = parseManifest(await fetchAll(this.repo, this.resolved), this.resolved, this.location)
+      artifactType ??= manifest.kind === 'index' ? manifest.index.artifactType : manifest.manifest.artifactType
+    } catch (err) {
+      return failFrom(err, details)
+    }
+    if (artifactType) details.artifactType = artifactType
+    const kind = artifactType === MT.policyBundle ? 'a policy artifact' : artifactType ? `an artifact of type ${artifactType}` : 'a manifest'
     return pass(`pull allowed: ${this.ref.digest ? selector : `tag "${selector}"`} resolves to ${kind} ${this.resolved.digest}`, details)
   }
 
