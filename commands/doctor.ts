@@ -34,7 +34,7 @@ Exit 0 when no check failed (warnings allowed); otherwise the exit code of the f
     cache: Flags.string({summary: 'verified-policy cache directory (default: $AIBOX_CACHE, else $XDG_CACHE_HOME/aibox)', helpValue: 'DIR'}),
     log: Flags.string({summary: 'audit log (default: $AIBOX_AUDIT_LOG, else $XDG_STATE_HOME/aibox/audit.jsonl)', helpValue: 'FILE'}),
     skip: Flags.string({
-      summary: 'do not run this check: an id (repository.push) or its first part (registry, repository); repeatable',
+      summary: 'do not run this check: an id (repository.push) or its first part (repository, cache; registry = no request to the registry at all); repeatable',
       multiple: true,
       helpValue: 'CHECK',
     }),

@@ -43,8 +43,10 @@ export function validateSkips(skips: string[]): void {
   }
 }
 
+/** `--skip registry` means "do not talk to the registry": it covers the repository checks too. */
 function skipped(id: string, skips: string[]): boolean {
-  return skips.some((s) => s === id || id.startsWith(`${s}.`) || s === id.split('.')[0])
+  const group = id.split('.')[0]
+  return skips.some((s) => s === id || s === group || (s === 'registry' && group === 'repository'))
 }
 
 export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorReport> {

@@ -318,6 +318,14 @@ describe('doctor local checks', () => {
       expect(r).to.include({ok: true, exit: 0, reference: null})
     })
 
+    it('--skip registry sends no request at all, even with a reference to a registry that is not there', async () => {
+      const r = await runDoctor({reference: '127.0.0.1:1/policies/org:stable', skip: ['registry'], env: {HOME: tmpdir('aibox-doctor-home-')}})
+      const remote = r.checks.filter((c) => c.id.startsWith('registry.') || c.id.startsWith('repository.'))
+      expect(remote).to.have.length(7)
+      for (const c of remote) expect(c, c.id).to.include({status: 'skip', reason: 'skipped with --skip'})
+      expect(r.ok).to.equal(true)
+    })
+
     it('reports a reference that does not parse as a failed layout.reference', async () => {
       const r = await runDoctor({reference: 'Not A Reference', env: {HOME: tmpdir('aibox-doctor-home-')}})
       const c = r.checks.find((x) => x.id === 'layout.reference')!
