@@ -82,12 +82,13 @@ run bundle eval org/baseline.yaml teams/alpha/policy.yaml projects/webapp/aibox/
 step "7. Test: policy unit tests for the stack (like opa test)"
 run bundle test org/baseline.yaml teams/alpha/policy.yaml projects/webapp/aibox/policy.yaml tests/stack.tests.yaml
 
-step "8. Keys: a release key and a team lead's key (cosign format)"
+step "8. Keys: a release key, a team lead's key and the on-call approver's key (cosign format)"
 say "COSIGN_PASSWORD is set by this script; in real use it comes from your secret store or a prompt."
 export COSIGN_PASSWORD=demo-only-password AIBOX_AUDIT_LOG="$WORK/audit.jsonl"
 unset AIBOX_PASSWORD SOURCE_DATE_EPOCH
 run key generate --output-key-prefix "$WORK/release"
 run key generate --output-key-prefix "$WORK/team-lead"
+run key generate --output-key-prefix "$WORK/oncall"
 
 step "9. Push: the org and team bundles, signed, to an OCI layout (oci:DIR needs no server)"
 say "Same bundle, same manifest digest: nothing time-dependent is packed."
@@ -109,6 +110,7 @@ metadata: {name: demo}
 keys:
   release: {path: $WORK/release.pub, roles: [security]}
   team-lead: {path: $WORK/team-lead.pub, roles: [team-lead, approver]}
+  oncall: {path: $WORK/oncall.pub, roles: [approver]}
 scopes:
   - name: org
     match: {tiers: [org]}
@@ -204,7 +206,8 @@ if [ "$rc" -ne 2 ]; then
   echo "demo: expected aibox start to refuse the rollback with exit 2, got $rc" >&2
   exit 1
 fi
-run approve "oci:$WORK/policies/org:stable" --key "$WORK/team-lead.key" --role approver --note "1.5.0 throttles the LLM gateway too hard" --incident INC-2041
+say "The team lead already approved 1.4.0 (one key, one role per digest): the on-call approver signs the rollback."
+run approve "oci:$WORK/policies/org:stable" --key "$WORK/oncall.key" --role approver --note "1.5.0 throttles the LLM gateway too hard" --incident INC-2041
 run start
 
 step "19. The registry is gone: aibox start uses the verified cache and says how old it is"
