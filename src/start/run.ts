@@ -48,6 +48,7 @@ type TrustSelection = import('./heavy.js').TrustSelection
 /** A confirmed entry's `checkedAt` is rewritten at most this often (fewer writes on the warm path). */
 const TOUCH_AFTER_MS = 60_000
 const MEMO_TOUCH_AFTER_MS = 3_600_000
+const LOCK_WAIT_MS = 120_000
 
 export interface StartOutcome {
   result: StartResult
@@ -85,6 +86,8 @@ interface Loaded {
   /** Canonical JSON (artifacts) or the file's bytes (project file). */
   bytes?: Buffer
   stack: StackTier
+  /** A project file: sha256 of its bytes (the stack memo's key). */
+  rawDigest?: string
   rollback?: RollbackApproval
 }
 
@@ -202,7 +205,9 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   }
   const offline = Boolean(opts.offline) || config.airgap
   const registry = registryOptions(config, warn)
-  const cache = new PolicyCache(cacheDir)
+  // Waiters for the cache and audit locks get 2 minutes: a burst of starts on a busy machine (200
+  // at once on 2 cores in bench/start.bench.ts) queues behind the one that fills the cache.
+  const cache = new PolicyCache(cacheDir, {lockTimeoutMs: LOCK_WAIT_MS})
   cache.ensureDir()
   const lockOn = policyLockEnabled(env)
   const refs: ProfileState['refs'] = {}
@@ -217,7 +222,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   let trustLoaded: LoadedTrust | undefined
   const trust = async () => (trustLoaded ??= (await heavy()).loadTrust(trustSel, now))
   const audit = async (list: AuditEventInput[]) => {
-    const r = await appendAuditEvents(list, {log: config.audit, env, now: () => now})
+    const r = await appendAuditEvents(list, {log: config.audit, env, now: () => now, lockTimeoutMs: LOCK_WAIT_MS})
     for (const w of r.warnings) warn(`audit log: ${w}`)
   }
 
@@ -329,13 +334,15 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
 
   const loadedOf = (p: Plan): Loaded => {
     if (p.kind === 'file') {
-      return {ctx: p.ctx, kind: 'file', confirmed: true, bytes: p.bytes, stack: {tier: 'project', ref: p.ctx.source.written, name: null, version: null, digest: p.digest, contentDigest: p.digest, signers: []}}
+      // Until the file is parsed (or its memo is found) its content digest is not known: the sha256
+      // of its bytes keys the stack memo, so the warm path never parses it.
+      return {ctx: p.ctx, kind: 'file', confirmed: true, bytes: p.bytes, rawDigest: p.digest, stack: {tier: 'project', ref: p.ctx.source.written, name: null, version: null, digest: p.digest, contentDigest: p.digest, signers: []}}
     }
     if (p.kind !== 'cached') throw new Error('loadedOf: not decided')
     return {ctx: p.ctx, kind: 'cached', confirmed: p.confirmed, entry: p.entry, stack: stackTierOf(p.entry, p.ctx)}
   }
 
-  const keyOf = (loaded: Loaded[]) => stackKey(loaded.map((l) => ({tier: l.stack.tier, digest: l.kind === 'file' ? l.stack.digest : l.entry!.digest})))
+  const keyOf = (loaded: Loaded[]) => stackKey(loaded.map((l) => ({tier: l.stack.tier, digest: l.kind === 'file' ? l.rawDigest! : l.entry!.digest})))
 
   const profileOf = (state: CacheState): ProfileState => (state.profiles[pid] ??= {refs})
 
@@ -424,7 +431,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
             return h.bundleFrom(bytes, l.ctx.source.written, l.stack.tier, l.kind === 'file' ? undefined : 'json')
           })
           loaded.forEach((l, i) => {
-            if (l.kind === 'file') l.stack = {...l.stack, name: bundles[i]!.name ?? null, version: bundles[i]!.version ?? null, contentDigest: bundles[i]!.digest}
+            if (l.kind === 'file') l.stack = {...l.stack, name: bundles[i]!.name ?? null, version: bundles[i]!.version ?? null, digest: bundles[i]!.digest, contentDigest: bundles[i]!.digest}
           })
           const eff = h.effectiveOf(bundles)
           cache.putEffective(eff.canonical, eff.digest)
