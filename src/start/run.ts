@@ -75,7 +75,7 @@ interface TierContext {
 type Plan =
   | {kind: 'file'; ctx: TierContext; bytes: Buffer; digest: string}
   | {kind: 'cached'; ctx: TierContext; entry: CacheEntry; confirmed: boolean; reverify: boolean}
-  | {kind: 'fetch'; ctx: TierContext; desc?: ObservedDescriptor; pinned?: string; previous?: CacheEntry; intact: boolean}
+  | {kind: 'fetch'; ctx: TierContext; desc?: ObservedDescriptor; pinned?: string; previous?: CacheEntry; intact: boolean; lastChance?: AiboxError}
 
 /** The outcome of one tier once decided and (if needed) fetched. */
 interface Loaded {
@@ -294,6 +294,11 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         const digest = obs.kind === 'found' ? obs.desc.digest : obs.digest
         if (intact && entry!.digest === digest) return {kind: 'cached', ctx, entry: entry!, confirmed: true, reverify: !holds()}
         return {kind: 'fetch', ctx, ...(obs.kind === 'found' ? {desc: obs.desc} : {pinned: obs.digest}), ...(entry ? {previous: entry} : {}), intact}
+      }
+      if (!intact && obs.kind === 'unreachable' && ctx.ref?.kind === 'registry') {
+        // Nothing cached to fall back to: rather than fail on one unanswered request, try the full
+        // client (with its retries) under the lock — or find the cache filled by then.
+        return {kind: 'fetch', ctx, ...(entry ? {previous: entry} : {}), intact: false, lastChance: obs.error}
       }
       if (!intact) {
         const why = obs.kind === 'offline' ? (config.airgap ? 'this site is air-gapped (airgap: true)' : '--offline was given') : obs.error.message
@@ -547,7 +552,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
     let opened: Awaited<ReturnType<Heavy['openSource']>> | undefined
     try {
       opened = await h.openSource(src.ref, registry)
-      const desc = p.desc ?? (await opened.target.resolve(p.pinned!))
+      const desc = p.desc ?? (await opened.target.resolve(p.pinned ?? (p.ctx.ref?.tag as string)))
       const verified = await h.verifyAtSource(opened.target, desc, t, trustRef)
       const change = h.checkVersionChange(p.previous, verified, {trust: t.trust, now, reference: src.ref})
       const rollback = change.kind === 'rollback' ? change.approval : undefined
@@ -571,6 +576,12 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         return {ctx: p.ctx, kind: 'cached', confirmed: false, entry, stack: stackTierOf(entry, p.ctx)}
       }
       if (isVerificationFailure(err) && err.details?.reference === undefined) err.details = {...err.details, reference: src.ref}
+      if (p.lastChance && isTransientFailure(err)) {
+        throw new TransientError('NO_VERIFIED_CACHE', `${src.ref}: ${p.lastChance.message} (then: ${errorMessage(err)}), and the cache ${cache.dir} holds no verified copy of it`, {
+          cause: err,
+          suggestions: ['run aibox start once with the registry reachable, or import a sealed bundle (aibox import --cache FILE)', ...(p.lastChance.suggestions ?? [])],
+        })
+      }
       throw err
     } finally {
       await opened?.close()
