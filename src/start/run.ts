@@ -459,7 +459,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
           if (!prevBytes) weaker = [`the last loaded effective policy ${last.effective} is missing from the cache, so the new one cannot be shown to be as strict`]
           else {
             const cmp = h.compareLock(prevBytes, effBytes)
-            if (cmp.weaker) weaker = cmp.looser.map((v) => v.message)
+            if (cmp.weaker) weaker = cmp.looser.map((v) => `${v.field}: ${v.detail}`)
           }
           if (weaker) {
             if (!opts.overrideLock) {
@@ -481,7 +481,11 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
             if (e && e.digest === l.entry!.digest) e.checkedAt = now.toISOString()
           }
         }
-        if (lockRefusal) return {result: {kind: 'refused' as const, error: lockRefusal}, changed: true}
+        if (lockRefusal) {
+          // The tiers are committed (they verified), a rollback among them too: log it with the refusal.
+          events.unshift(...rollbackEvents.splice(0))
+          return {result: {kind: 'refused' as const, error: lockRefusal}, changed: true}
+        }
         if (lockOverride) {
           const baseline = profile.taint?.override === 'lock' && profile.taint.baseline ? profile.taint.baseline : last!.effective
           profile.taint = {taint: 'policy_override', override: 'lock', reason: reason!, actor, since: now.toISOString(), effective: memo.effective, baseline}
@@ -510,6 +514,8 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         return {result: {kind: 'done' as const, done: {loaded, effective: memo.effective, effBytes, key, memoTiers: memo.tiers}}, changed: true}
       } catch (err) {
         if (!isVerificationFailure(err)) throw err
+        // Nothing of this load is committed: a rollback accepted for one tier did not happen.
+        rollbackEvents.length = 0
         events.push({event: 'policy.refused', fields: {ref: (err.details?.reference as string | undefined) ?? refs.org ?? null, digest: null, version: null, reason: err.message.split('\n')[0]!, code: err.code}})
         if (!opts.overrideVerification) return {result: {kind: 'refused' as const, error: err}, changed: false}
         // The operator's explicit override: the last loaded verified policy, tainted.
