@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     console.log(
       `${CONCURRENT} concurrent starts: ${ok.length} succeeded in ${((Date.now() - t0) / 1000).toFixed(1)} s, ${digests.size} effective polic${digests.size === 1 ? 'y' : 'ies'}, ${Object.keys(state.entries).length} cache entries, ${loaded} policy.loaded events, audit chain ${verify.code === 0 ? 'verifies' : 'BROKEN'}`,
     )
-    for (const r of all.filter((x) => x.code !== 0).slice(0, 3)) console.log(`  failure (exit ${r.code}): ${r.stderr.slice(0, 500)}`)
+    for (const r of all.filter((x) => x.code !== 0).slice(0, 3)) console.log(`  failure (exit ${r.code}): ${(r.stderr + r.stdout).slice(0, 600)}`)
 
     await reg.stop()
     const offlineRatio = await compare('offline fallback', [BIN, 'start', '--quiet'], env, proj)

@@ -16,6 +16,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {InputError} from '../errors.js'
+import {formatReference, parseReference} from '../oci/reference.js'
 import {writeFileAtomicSync} from '../util/atomic.js'
 import {fsError, isErrno} from '../util/fs-errors.js'
 import {type LockOptions, withLock} from '../util/lock.js'
@@ -143,6 +144,17 @@ export class PolicyCache {
       if (!isErrno(err, 'EEXIST')) throw fsError(err, 'create cache directory', this.dir)
     }
   }
+}
+
+/**
+ * The cache key of a policy reference: its canonical form, an `oci:` layout with an absolute path
+ * (relative paths resolved against `baseDir`, default the working directory). `aibox start` looks
+ * entries up by the key of the reference its aibox.yaml names (relative layouts against the
+ * file's directory), so an import must record under the same key.
+ */
+export function cacheKey(reference: string, baseDir = process.cwd()): string {
+  const r = parseReference(reference)
+  return r.kind === 'layout' ? formatReference({...r, path: path.resolve(baseDir, r.path)}) : formatReference(r)
 }
 
 /**

@@ -20,6 +20,8 @@
  *     it again, offline, from the cache, against its own trust policy or keys. For an import,
  *     pass `observedAt` = the seal's creation time: staleness counts from it.
  *
+ *   cacheKey(reference, baseDir?): the key start looks entries up by (canonical reference; an oci:
+ *     layout with an absolute path, resolved against aibox.yaml's directory). Record imports under it.
  *   PolicyCache: readState(), update(fn) (read-modify-write under the lock), entryProblem(entry)
  *     (re-hash its blobs), readBlob, putEffective/readEffective/effectivePath.
  *   checkVersionChange(previous, verified, {trust?, now?}): the anti-rollback rule alone.

@@ -164,6 +164,7 @@ export function resolveConfig(raw: RawStartConfig, file: string, foundBy: StartC
       continue
     }
     const parsed = parseReference(written)
+    // The cache key (cache/cache.ts cacheKey): layouts absolute, `~` expanded, against this file's directory.
     const ref = parsed.kind === 'layout' ? formatReference({...parsed, path: abs(parsed.path)}) : formatReference(parsed)
     tiers.push({kind: 'reference', tier, ref, written, ...(typeof v !== 'string' && v.trustRef ? {trustRef: v.trustRef} : {})})
   }

@@ -48,6 +48,7 @@ type TrustSelection = import('./heavy.js').TrustSelection
 /** A confirmed entry's `checkedAt` is rewritten at most this often (fewer writes on the warm path). */
 const TOUCH_AFTER_MS = 60_000
 const MEMO_TOUCH_AFTER_MS = 3_600_000
+const LOCK_WAIT_MS = 120_000
 
 export interface StartOutcome {
   result: StartResult
@@ -74,7 +75,7 @@ interface TierContext {
 type Plan =
   | {kind: 'file'; ctx: TierContext; bytes: Buffer; digest: string}
   | {kind: 'cached'; ctx: TierContext; entry: CacheEntry; confirmed: boolean; reverify: boolean}
-  | {kind: 'fetch'; ctx: TierContext; desc?: ObservedDescriptor; pinned?: string; previous?: CacheEntry; intact: boolean}
+  | {kind: 'fetch'; ctx: TierContext; desc?: ObservedDescriptor; pinned?: string; previous?: CacheEntry; intact: boolean; lastChance?: AiboxError}
 
 /** The outcome of one tier once decided and (if needed) fetched. */
 interface Loaded {
@@ -85,6 +86,8 @@ interface Loaded {
   /** Canonical JSON (artifacts) or the file's bytes (project file). */
   bytes?: Buffer
   stack: StackTier
+  /** A project file: sha256 of its bytes (the stack memo's key). */
+  rawDigest?: string
   rollback?: RollbackApproval
 }
 
@@ -202,7 +205,9 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   }
   const offline = Boolean(opts.offline) || config.airgap
   const registry = registryOptions(config, warn)
-  const cache = new PolicyCache(cacheDir)
+  // Waiters for the cache and audit locks get 2 minutes: a burst of starts on a busy machine (200
+  // at once on 2 cores in bench/start.bench.ts) queues behind the one that fills the cache.
+  const cache = new PolicyCache(cacheDir, {lockTimeoutMs: LOCK_WAIT_MS})
   cache.ensureDir()
   const lockOn = policyLockEnabled(env)
   const refs: ProfileState['refs'] = {}
@@ -217,7 +222,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   let trustLoaded: LoadedTrust | undefined
   const trust = async () => (trustLoaded ??= (await heavy()).loadTrust(trustSel, now))
   const audit = async (list: AuditEventInput[]) => {
-    const r = await appendAuditEvents(list, {log: config.audit, env, now: () => now})
+    const r = await appendAuditEvents(list, {log: config.audit, env, now: () => now, lockTimeoutMs: LOCK_WAIT_MS})
     for (const w of r.warnings) warn(`audit log: ${w}`)
   }
 
@@ -290,6 +295,11 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         if (intact && entry!.digest === digest) return {kind: 'cached', ctx, entry: entry!, confirmed: true, reverify: !holds()}
         return {kind: 'fetch', ctx, ...(obs.kind === 'found' ? {desc: obs.desc} : {pinned: obs.digest}), ...(entry ? {previous: entry} : {}), intact}
       }
+      if (!intact && obs.kind === 'unreachable' && ctx.ref?.kind === 'registry') {
+        // Nothing cached to fall back to: rather than fail on one unanswered request, try the full
+        // client (with its retries) under the lock — or find the cache filled by then.
+        return {kind: 'fetch', ctx, ...(entry ? {previous: entry} : {}), intact: false, lastChance: obs.error}
+      }
       if (!intact) {
         const why = obs.kind === 'offline' ? (config.airgap ? 'this site is air-gapped (airgap: true)' : '--offline was given') : obs.error.message
         throw new TransientError('NO_VERIFIED_CACHE', `${ref}: ${why}, and the cache ${cache.dir} holds no ${entry ? 'intact ' : ''}verified copy of it`, {
@@ -329,13 +339,15 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
 
   const loadedOf = (p: Plan): Loaded => {
     if (p.kind === 'file') {
-      return {ctx: p.ctx, kind: 'file', confirmed: true, bytes: p.bytes, stack: {tier: 'project', ref: p.ctx.source.written, name: null, version: null, digest: p.digest, contentDigest: p.digest, signers: []}}
+      // Until the file is parsed (or its memo is found) its content digest is not known: the sha256
+      // of its bytes keys the stack memo, so the warm path never parses it.
+      return {ctx: p.ctx, kind: 'file', confirmed: true, bytes: p.bytes, rawDigest: p.digest, stack: {tier: 'project', ref: p.ctx.source.written, name: null, version: null, digest: p.digest, contentDigest: p.digest, signers: []}}
     }
     if (p.kind !== 'cached') throw new Error('loadedOf: not decided')
     return {ctx: p.ctx, kind: 'cached', confirmed: p.confirmed, entry: p.entry, stack: stackTierOf(p.entry, p.ctx)}
   }
 
-  const keyOf = (loaded: Loaded[]) => stackKey(loaded.map((l) => ({tier: l.stack.tier, digest: l.kind === 'file' ? l.stack.digest : l.entry!.digest})))
+  const keyOf = (loaded: Loaded[]) => stackKey(loaded.map((l) => ({tier: l.stack.tier, digest: l.kind === 'file' ? l.rawDigest! : l.entry!.digest})))
 
   const profileOf = (state: CacheState): ProfileState => (state.profiles[pid] ??= {refs})
 
@@ -424,7 +436,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
             return h.bundleFrom(bytes, l.ctx.source.written, l.stack.tier, l.kind === 'file' ? undefined : 'json')
           })
           loaded.forEach((l, i) => {
-            if (l.kind === 'file') l.stack = {...l.stack, name: bundles[i]!.name ?? null, version: bundles[i]!.version ?? null, contentDigest: bundles[i]!.digest}
+            if (l.kind === 'file') l.stack = {...l.stack, name: bundles[i]!.name ?? null, version: bundles[i]!.version ?? null, digest: bundles[i]!.digest, contentDigest: bundles[i]!.digest}
           })
           const eff = h.effectiveOf(bundles)
           cache.putEffective(eff.canonical, eff.digest)
@@ -447,7 +459,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
           if (!prevBytes) weaker = [`the last loaded effective policy ${last.effective} is missing from the cache, so the new one cannot be shown to be as strict`]
           else {
             const cmp = h.compareLock(prevBytes, effBytes)
-            if (cmp.weaker) weaker = cmp.looser.map((v) => v.message)
+            if (cmp.weaker) weaker = cmp.looser.map((v) => `${v.field}: ${v.detail}`)
           }
           if (weaker) {
             if (!opts.overrideLock) {
@@ -469,7 +481,11 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
             if (e && e.digest === l.entry!.digest) e.checkedAt = now.toISOString()
           }
         }
-        if (lockRefusal) return {result: {kind: 'refused' as const, error: lockRefusal}, changed: true}
+        if (lockRefusal) {
+          // The tiers are committed (they verified), a rollback among them too: log it with the refusal.
+          events.unshift(...rollbackEvents.splice(0))
+          return {result: {kind: 'refused' as const, error: lockRefusal}, changed: true}
+        }
         if (lockOverride) {
           const baseline = profile.taint?.override === 'lock' && profile.taint.baseline ? profile.taint.baseline : last!.effective
           profile.taint = {taint: 'policy_override', override: 'lock', reason: reason!, actor, since: now.toISOString(), effective: memo.effective, baseline}
@@ -498,6 +514,8 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         return {result: {kind: 'done' as const, done: {loaded, effective: memo.effective, effBytes, key, memoTiers: memo.tiers}}, changed: true}
       } catch (err) {
         if (!isVerificationFailure(err)) throw err
+        // Nothing of this load is committed: a rollback accepted for one tier did not happen.
+        rollbackEvents.length = 0
         events.push({event: 'policy.refused', fields: {ref: (err.details?.reference as string | undefined) ?? refs.org ?? null, digest: null, version: null, reason: err.message.split('\n')[0]!, code: err.code}})
         if (!opts.overrideVerification) return {result: {kind: 'refused' as const, error: err}, changed: false}
         // The operator's explicit override: the last loaded verified policy, tainted.
@@ -540,7 +558,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
     let opened: Awaited<ReturnType<Heavy['openSource']>> | undefined
     try {
       opened = await h.openSource(src.ref, registry)
-      const desc = p.desc ?? (await opened.target.resolve(p.pinned!))
+      const desc = p.desc ?? (await opened.target.resolve(p.pinned ?? (p.ctx.ref?.tag as string)))
       const verified = await h.verifyAtSource(opened.target, desc, t, trustRef)
       const change = h.checkVersionChange(p.previous, verified, {trust: t.trust, now, reference: src.ref})
       const rollback = change.kind === 'rollback' ? change.approval : undefined
@@ -564,6 +582,12 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         return {ctx: p.ctx, kind: 'cached', confirmed: false, entry, stack: stackTierOf(entry, p.ctx)}
       }
       if (isVerificationFailure(err) && err.details?.reference === undefined) err.details = {...err.details, reference: src.ref}
+      if (p.lastChance && isTransientFailure(err)) {
+        throw new TransientError('NO_VERIFIED_CACHE', `${src.ref}: ${p.lastChance.message} (then: ${errorMessage(err)}), and the cache ${cache.dir} holds no verified copy of it`, {
+          cause: err,
+          suggestions: ['run aibox start once with the registry reachable, or import a sealed bundle (aibox import --cache FILE)', ...(p.lastChance.suggestions ?? [])],
+        })
+      }
       throw err
     } finally {
       await opened?.close()

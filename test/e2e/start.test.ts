@@ -314,6 +314,14 @@ scopes:
       ok(offline)
       expect(offline.json.requests).to.equal(0)
     })
+    it('with an empty cache, a failed freshness check is not final: the full client tries again (with retries) and fetches', async () => {
+      const p = await project({team: false})
+      proxy.addRule({path: new RegExp(`/v2/${p.id}/org/manifests/stable`), times: 1, action: {status: 503}})
+      const r = await p.start(['--json'])
+      proxy.clearRules()
+      ok(r)
+      expect(r.json.source).to.equal('registry')
+    })
   })
 
   describe('the cache', () => {

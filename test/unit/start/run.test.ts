@@ -95,7 +95,7 @@ describe('startPolicy', function () {
       expect(r.env).to.include({AIBOX_POLICY_FILE: r.result.effective.file, AIBOX_POLICY_DIGEST: r.result.effective.digest, AIBOX_POLICY_VERSION: r.result.version})
       expect(JSON.parse(file.toString()).kind).to.equal('EffectivePolicy')
       expect(r.lines[0]).to.match(/^policy org-baseline 1\.4\.0 \(sha256:[0-9a-f]{64}\) loaded from registry/)
-      expect(r.lines[2]).to.equal(`policy webapp 0.3.0 (${r.result.tiers[2]!.digest}) loaded from file aibox/policy.yaml`)
+      expect(r.lines[2]).to.equal(`policy webapp 0.3.0 (${bundleOf(WEBAPP).digest}) loaded from file aibox/policy.yaml`)
       const loaded = w.events().filter((e) => e.event === 'policy.loaded')
       expect(loaded).to.have.length(1)
       expect(loaded[0]).to.include({digest: r.result.effective.digest, source: 'registry', stalenessSeconds: 0, version: r.result.version})
@@ -121,6 +121,8 @@ describe('startPolicy', function () {
       expect(r.result.tiers.map((t) => t.source)).to.deep.equal(['cache', 'cache', 'file'])
       expect(r.result.stalenessSeconds).to.equal(0)
       expect(r.result.previous).to.equal(undefined)
+      // The project file was not parsed again, yet it is named with its content digest (from the memo).
+      expect(r.result.tiers[2]).to.include({name: 'webapp', version: '0.3.0', digest: bundleOf(WEBAPP).digest})
     })
 
     it('gives the same result with the --key of one trusted key set as with the configuration (trust change re-verifies offline)', async () => {
