@@ -18,7 +18,7 @@ node_modules/.package-lock.json: package-lock.json package.json
 
 deps: node_modules/.package-lock.json
 
-# Debian packages the tests use (docker-registry, skopeo, htpasswd, openssl); installed when missing.
+# Debian packages the tests use (docker-registry, skopeo, htpasswd, openssl, chromium); installed when missing.
 sysdeps:
 	@scripts/install-sysdeps.sh
 

@@ -297,7 +297,8 @@ export class RegistryChecks {
         const f = failFrom(lookupError)
         return warn(f.code!, `${this.ref.host} needs no authentication, but the credential lookup for it fails: ${f.reason}`, f.suggestions, details)
       }
-      return pass(`${this.ref.host} needs no authentication${source ? ` (credentials from ${source} are not needed)` : ''}`, details)
+      // Some registries answer /v2/ anonymously and ask for credentials per repository (pull and push show it).
+      return pass(`${this.ref.host} needs no authentication for GET /v2/${source ? `; credentials from ${source} are sent where a repository asks for them` : ''}`, details)
     }
     details.method = bearer ? 'bearer' : basic ? 'basic' : (challenges[0]?.scheme ?? 'unknown')
     if (bearer) {

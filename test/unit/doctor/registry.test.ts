@@ -52,7 +52,7 @@ describe('runDoctor (registry checks)', () => {
       expect(check(r, 'registry.tls')).to.include({status: 'skip'})
       expect(check(r, 'registry.tls').reason).to.contain('plain HTTP')
       expect(check(r, 'registry.clock').status).to.equal('pass')
-      expect(check(r, 'registry.auth').reason).to.equal(`${reg.host} needs no authentication`)
+      expect(check(r, 'registry.auth').reason).to.equal(`${reg.host} needs no authentication for GET /v2/`)
       const pull = check(r, 'repository.pull')
       expect(pull.status).to.equal('pass')
       expect(pull.reason).to.contain(`tag "stable" resolves to a policy artifact ${digest}`)
