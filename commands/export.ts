@@ -20,7 +20,7 @@ Same inputs and SOURCE_DATE_EPOCH give a byte-identical archive (fixed order, ow
 Carry the archive to the site and run aibox import there.`
   static override examples = [
     'COSIGN_PASSWORD=… <%= config.bin %> export registry.example.com/policies/org:stable registry.example.com/policies/teams/alpha:stable -o policies.tar --key exporter.key',
-    'SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) <%= config.bin %> export oci:./policies/org:1.4.0 -o org-1.4.0.tar --key exporter.key --json',
+    'SOURCE_DATE_EPOCH=1767225600 <%= config.bin %> export oci:./policies/org:1.4.0 -o org-1.4.0.tar --key exporter.key --json',
   ]
   static override strict = false
   static override args = {

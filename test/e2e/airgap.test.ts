@@ -77,7 +77,7 @@ scopes:
     )
     await ok(['push', ORG_BASELINE, `${reg.host}/policies/org:stable`, '--key', KEY('alice'), '--cosign-legacy'])
     await ok(['approve', `${reg.host}/policies/org:stable`, '--key', KEY('bob'), '--role', 'approver', '--note', 'reviewed'])
-    await ok(['push', TEAM_ALPHA, `${reg.host}/policies/teams/alpha:stable`, '--key', KEY('bob')])
+    await ok(['push', TEAM_ALPHA, `${reg.host}/policies/teams/alpha:stable`, '--key', KEY('bob'), '--against', ORG_BASELINE])
     exported = await ok(['export', `${reg.host}/policies/org:stable`, `${reg.host}/policies/teams/alpha:stable`, '-o', archive, '--key', KEY('carol'), '--json'])
   })
   after(async () => {

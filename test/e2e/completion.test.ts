@@ -33,7 +33,7 @@ describe('shell completion (aibox autocomplete)', () => {
 
   it('completes our commands and topics in a real bash', () => {
     expect(complete('doc')).to.deep.equal(['doctor'])
-    expect(complete('audit', '')).to.deep.equal(['export', 'log', 'report', 'verify'])
+    expect(complete('audit', '')).to.deep.equal(['emergencies', 'export', 'log', 'report', 'verify'])
     expect(complete('bundle', 'li')).to.deep.equal(['lint'])
   })
 
