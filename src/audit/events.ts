@@ -40,7 +40,7 @@ export interface TierLoad {
 
 export interface AuditEventFields {
   'policy.pushed': AuditSubject & {tier?: PolicyTier; tags?: string[]; contentDigest?: string; draft?: boolean}
-  'policy.signed': AuditSubject & {keyId: string; signature?: string}
+  'policy.signed': AuditSubject & {keyId: string; signature?: string; identity?: string; issuer?: string}
   'policy.approved': AuditSubject & {keyId: string; role: string; note?: string; ticket?: string; incident?: string; attestation?: string}
   'policy.loaded': AuditSubject & {
     source: LoadSource
@@ -84,8 +84,8 @@ export const AUDIT_EVENTS: {readonly [E in AuditEventName]: EventSpec} = {
     fields: {tier: opt(TIERS), tags: opt('string[]'), contentDigest: opt('digest'), draft: opt('boolean')},
   },
   'policy.signed': {
-    summary: 'a signature by key keyId was attached to the policy manifest',
-    fields: {keyId: req('string'), signature: opt('digest')},
+    summary: 'a signature by key keyId (keyless: the ephemeral key certified for identity, issued by OIDC issuer) was attached to the policy manifest',
+    fields: {keyId: req('string'), signature: opt('digest'), identity: opt('string'), issuer: opt('string')},
   },
   'policy.approved': {
     summary: 'an approval attestation (role, note, ticket) by key keyId was attached',

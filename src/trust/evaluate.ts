@@ -8,8 +8,34 @@ import {VerificationError} from '../errors.js'
 import {formatReference, parseReference} from '../oci/reference.js'
 import {COSIGN_SIGN_PREDICATE_TYPE} from '../sign/statement.js'
 import type {SignerInfo} from '../sign/types.js'
+import {explainNoIdentity, findIdentity, type TrustIdentity} from './identities.js'
 import {maxAssignment} from './match.js'
 import type {Tier, TrustKey, TrustPolicy, TrustScope} from './policy.js'
+
+/** Who can count toward a threshold: a key, or a keyless identity (identities.ts). */
+export type TrustPrincipal = TrustKey | TrustIdentity
+
+function isIdentity(p: TrustPrincipal): p is TrustIdentity {
+  return 'subject' in p && 'issuer' in p
+}
+
+/** `key 'alice' (ab12…)` or `identity 'release-ci'`, for messages. */
+export function principalLabel(p: TrustPrincipal): string {
+  return isIdentity(p) ? `identity '${p.name}'` : `key '${p.name}' (${p.keyId})`
+}
+
+/**
+ * The policy principal a verified signer is: the key with its key id, or for a keyless signer
+ * (certified issuer + subject) the first identity it matches. Undefined with the reason otherwise.
+ */
+export function resolveSigner(policy: TrustPolicy, signer: SignerInfo): {principal: TrustPrincipal} | {principal?: undefined; message: string} {
+  if (signer.identity) {
+    const id = findIdentity(policy.identities ?? [], signer.identity)
+    return id ? {principal: id} : {message: explainNoIdentity(policy.identities ?? [], signer.identity)}
+  }
+  const key = policy.keys.find((k) => k.keyId === signer.keyId)
+  return key ? {principal: key} : {message: `key ${signer.keyId} is not in the trust policy`}
+}
 
 /** formats.md "Signatures and approvals": the approval predicate (evaluated by govern later; counted here by kind). */
 export const APPROVAL_PREDICATE_TYPE = 'https://aibox.dev/attestations/policy-approval/v1'
@@ -124,17 +150,18 @@ export function targetFromReference(ref: string, tier?: Tier): TrustTarget {
   return {...where, ...(tier ? {tier} : {})}
 }
 
-/** Whether a trust key may count now, and if not why (with its name, for the message). */
-export function keyStatus(key: TrustKey, now: Date): {ok: true} | {ok: false; reason: RefusedKey['reason']; message: string} {
+/** Whether a trust key (or identity) may count now, and if not why (with its name, for the message). */
+export function keyStatus(key: TrustPrincipal, now: Date): {ok: true} | {ok: false; reason: RefusedKey['reason']; message: string} {
+  const label = principalLabel(key)
   if (key.revoked && (key.revoked.revokedAt === undefined || key.revoked.revokedAt <= now)) {
     const when = key.revoked.revokedAt ? ` at ${key.revoked.revokedAt.toISOString()}` : ''
-    return {ok: false, reason: 'revoked', message: `key '${key.name}' (${key.keyId}) was revoked${when}: ${key.revoked.reason}`}
+    return {ok: false, reason: 'revoked', message: `${label} was revoked${when}: ${key.revoked.reason}`}
   }
   if (key.notBefore && now < key.notBefore) {
-    return {ok: false, reason: 'not-yet-valid', message: `key '${key.name}' (${key.keyId}) is not valid before ${key.notBefore.toISOString()}`}
+    return {ok: false, reason: 'not-yet-valid', message: `${label} is not valid before ${key.notBefore.toISOString()}`}
   }
   if (key.notAfter && now > key.notAfter) {
-    return {ok: false, reason: 'expired', message: `key '${key.name}' (${key.keyId}) expired at ${key.notAfter.toISOString()}`}
+    return {ok: false, reason: 'expired', message: `${label} expired at ${key.notAfter.toISOString()}`}
   }
   return {ok: true}
 }
@@ -148,13 +175,14 @@ export function evaluateTrust(policy: TrustPolicy, target: TrustTarget, evidence
   const now = options.now ?? new Date()
   const where = describeTarget(target)
   const refused: RefusedKey[] = []
-  const byName = new Map<string, {key: TrustKey; kinds: Set<string>}>()
+  const byName = new Map<string, {key: TrustPrincipal; kinds: Set<string>}>()
   for (const e of evidence) {
-    const key = policy.keys.find((k) => k.keyId === e.signer.keyId)
-    if (!key) {
-      refused.push({key: e.signer.name ?? e.signer.keyId, keyId: e.signer.keyId, reason: 'unknown', message: `key ${e.signer.keyId} is not in the trust policy`, source: e.source})
+    const resolved = resolveSigner(policy, e.signer)
+    if (!resolved.principal) {
+      refused.push({key: e.signer.identity?.subject ?? e.signer.name ?? e.signer.keyId, keyId: e.signer.keyId, reason: 'unknown', message: resolved.message, source: e.source})
       continue
     }
+    const key = resolved.principal
     const status = keyStatus(key, now)
     if (!status.ok) {
       if (!refused.some((r) => r.keyId === key.keyId)) refused.push({key: key.name, keyId: key.keyId, reason: status.reason, message: status.message, source: e.source})
@@ -182,7 +210,7 @@ export function evaluateTrust(policy: TrustPolicy, target: TrustTarget, evidence
         const ok = keys.length >= threshold
         requirements.push({kind, role, threshold, keys, satisfied: ok})
         if (!ok) {
-          const got = keys.length === 0 ? 'got none' : `got ${keys.length}: ${keys.map((k) => `key '${k}'`).join(', ')}`
+          const got = keys.length === 0 ? 'got none' : `got ${keys.length}: ${keys.map((k) => (byName.get(k) && isIdentity(byName.get(k)!.key) ? `identity '${k}'` : `key '${k}'`)).join(', ')}`
           const elsewhere = signed.filter((e) => e.key.roles.includes(role) && !keys.includes(e.key.name)).map((e) => `'${e.key.name}'`)
           const note = elsewhere.length ? ` (${elsewhere.join(', ')} also hold${elsewhere.length === 1 ? 's' : ''} '${role}' but ${elsewhere.length === 1 ? 'was' : 'were'} counted for another role: a key counts once)` : ''
           missing.push(`scope '${scope.name}': needs ${threshold} distinct '${role}' ${plural(kind, threshold)} for ${where}, ${got}${note}`)
