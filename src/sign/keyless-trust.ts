@@ -265,7 +265,8 @@ export function verifyKeylessBundle(bundle: Bundle, trust: KeylessTrust, options
     throw refuse('BUNDLE_INVALID', `${source}: the bundle's certificate cannot be parsed: ${errorMessage(err)}`, ['the signature file may be truncated or edited; fetch or re-create it'])
   }
   const key = publicKeyInfo(leaf.publicKey, `${source} (certificate)`)
-  const san = leaf.subjectAltName ?? leaf.serialNumber
+  const sigstoreCert = X509Certificate.parse(Buffer.from(raw))
+  const san = sigstoreCert.subjectAltName ?? `serial ${leaf.serialNumber}`
   const t = trust.thresholds
   const tlogEntries = bundle.verificationMaterial.tlogEntries.length
   const timestamps = bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps.length ?? 0
@@ -297,7 +298,6 @@ export function verifyKeylessBundle(bundle: Bundle, trust: KeylessTrust, options
       'fetch the signature and the file again from the publisher; any byte change breaks the signature',
     ])
   }
-  const sigstoreCert = X509Certificate.parse(Buffer.from(raw))
   const scts = sigstoreCert.extSCT?.signedCertificateTimestamps.length ?? 0
   if (scts > 0 && trust.counts.ctlogs === 0) {
     throw refuse('KEYLESS_SCT_UNVERIFIABLE', `${source}: the certificate carries ${plural(scts, 'signed certificate timestamp', 'signed certificate timestamps')} from a CT log the trust policy does not list`, [
@@ -308,7 +308,7 @@ export function verifyKeylessBundle(bundle: Bundle, trust: KeylessTrust, options
   let signer
   try {
     // Any one verified time (a tlog integrated time or an RFC 3161 timestamp) anchors the short-lived certificate.
-    signer = new Verifier(trust.material, {tlogThreshold: t.tlog, ctlogThreshold: t.sct, timestampThreshold: 1}).verify(entity)
+    signer = new Verifier(withCheckpointOrigins(trust.material, bundle), {tlogThreshold: t.tlog, ctlogThreshold: t.sct, timestampThreshold: 1}).verify(entity)
   } catch (err) {
     throw mapSigstoreError(err, source, san, leaf, t)
   }
@@ -325,6 +325,23 @@ export function verifyKeylessBundle(bundle: Bundle, trust: KeylessTrust, options
     certificate: {serialNumber: leaf.serialNumber, notBefore: new Date(leaf.validFrom).toISOString(), notAfter: new Date(leaf.validTo).toISOString()},
     verified: {tlogEntries, timestamps, scts},
   }
+}
+
+/**
+ * @sigstore/verify accepts a checkpoint signature only from a log whose base URL matches the
+ * checkpoint's origin name. A Rekor key given as a PEM file has no URL: it is trusted for the
+ * origins its checkpoints name (the key still has to verify them); a trusted_root.json pins the URL.
+ */
+function withCheckpointOrigins(material: TrustMaterial, bundle: Bundle): TrustMaterial {
+  if (!material.tlogs.some((l) => l.baseURL === '')) return material
+  const names = new Set<string>()
+  for (const e of bundle.verificationMaterial.tlogEntries) {
+    const note = e.inclusionProof?.checkpoint?.envelope ?? ''
+    for (const m of note.matchAll(/\u2014 (\S+) \S+\n/g)) names.add(m[1]!)
+  }
+  if (names.size === 0) return material
+  const origins = [...names].join(' ')
+  return {...material, tlogs: material.tlogs.map((l) => (l.baseURL === '' ? {...l, baseURL: origins} : l))}
 }
 
 function mapSigstoreError(err: unknown, source: string, san: string, leaf: NodeX509, t: KeylessThresholds): VerificationError {
