@@ -78,8 +78,10 @@ Keyless (--keyless, instead of --key): an ephemeral key is certified by YOUR Ful
     })
     const by = result.keyless ? `as ${result.keyless.identity.subject} (issuer ${result.keyless.identity.issuer}, keyless)` : `with key ${result.key.keyId}`
     if (result.output) this.log(`Signed ${result.file} (${result.digest}) ${by}: ${result.output}`)
-    else if (result.keyless) this.info(`Signed ${result.file} (${result.digest}) ${by}`)
-    else if (!this.json) process.stdout.write(text)
+    else if (!this.json) {
+      if (result.keyless) this.info(`Signed ${result.file} (${result.digest}) ${by}`)
+      process.stdout.write(text)
+    }
     return result
   }
 }

@@ -269,7 +269,7 @@ export function verifyBundle(doc: unknown, options: SignatureVerifyOptions): Ver
       candidates = pinned
       warnings.push('the certificate chain and validity were not checked: the certificate only carries a key that you trust directly')
     } else if (!options.keyless) {
-      throw new VerificationError('KEY_MISMATCH', `${source}: the bundle is signed with the key of certificate "${(cert.subject ?? '').replace(/\n/g, ', ') || cert.subjectAltName || cert.serialNumber}", which is not one of the trusted keys`, {
+      throw new VerificationError('KEY_MISMATCH', `${source}: the bundle is signed with the key of certificate "${(cert.subject ?? '').replace(/\n/g, ', ') || cert.subjectAltName?.replace(/^(URI|email):/, '') || cert.serialNumber}", which is not one of the trusted keys`, {
         suggestions: ['pass the public key of that certificate with --key, or add it to the trust policy', 'a keyless signature is verified with a trust policy that has keyless trust material and identities'],
       })
     }

@@ -298,6 +298,9 @@ export function verifyKeylessBundle(bundle: Bundle, trust: KeylessTrust, options
       'fetch the signature and the file again from the publisher; any byte change breaks the signature',
     ])
   }
+  // The issuer first: a certificate from another Sigstore would otherwise fail on whatever Verifier checks first (its timestamps).
+  const issuers = trust.material.certificateAuthorities.flatMap((ca) => ca.certChain)
+  if (!issuers.some((ca) => safeVerify(sigstoreCert, ca))) throw untrustedCertificate(source, san, leaf)
   const scts = sigstoreCert.extSCT?.signedCertificateTimestamps.length ?? 0
   if (scts > 0 && trust.counts.ctlogs === 0) {
     throw refuse('KEYLESS_SCT_UNVERIFIABLE', `${source}: the certificate carries ${plural(scts, 'signed certificate timestamp', 'signed certificate timestamps')} from a CT log the trust policy does not list`, [
@@ -344,6 +347,25 @@ function withCheckpointOrigins(material: TrustMaterial, bundle: Bundle): TrustMa
   return {...material, tlogs: material.tlogs.map((l) => (l.baseURL === '' ? {...l, baseURL: origins} : l))}
 }
 
+function safeVerify(cert: X509Certificate, issuer: X509Certificate): boolean {
+  try {
+    return cert.verify(issuer)
+  } catch {
+    return false
+  }
+}
+
+function untrustedCertificate(source: string, san: string, leaf: NodeX509, cause?: unknown): VerificationError {
+  return new VerificationError(
+    'KEYLESS_CERTIFICATE_UNTRUSTED',
+    `${source}: the certificate of ${san} (issued by "${(leaf.issuer ?? '').replace(/\n/g, ', ')}") does not chain to a certificate authority of the trust policy, or was not valid when it signed`,
+    {
+      suggestions: ['add your Fulcio CA certificates to the trust policy (keyless.fulcio or keyless.trustedRoot)', 'a certificate from another Sigstore (e.g. the public one) is not trusted by a private trust root'],
+      ...(cause === undefined ? {} : {cause}),
+    },
+  )
+}
+
 function mapSigstoreError(err: unknown, source: string, san: string, leaf: NodeX509, t: KeylessThresholds): VerificationError {
   if (!(err instanceof Error)) return refuse('KEYLESS_VERIFICATION_FAILED', `${source}: ${String(err)}`, [])
   const code = (err as {code?: string}).code ?? ''
@@ -360,13 +382,7 @@ function mapSigstoreError(err: unknown, source: string, san: string, leaf: NodeX
       "check keyless.ctlog / the trusted root's ctlogs",
     ])
   }
-  if (code === 'CERTIFICATE_ERROR') {
-    return make(
-      'KEYLESS_CERTIFICATE_UNTRUSTED',
-      `${source}: the certificate of ${san} (issued by "${leaf.issuer.replace(/\n/g, ', ')}") does not chain to a certificate authority of the trust policy, or was not valid when it signed`,
-      ['add your Fulcio CA certificates to the trust policy (keyless.fulcio or keyless.trustedRoot)', 'a certificate from another Sigstore (e.g. the public one) is not trusted by a private trust root'],
-    )
-  }
+  if (code === 'CERTIFICATE_ERROR') return untrustedCertificate(source, san, leaf, err)
   if (code === 'TIMESTAMP_ERROR' && /expected \d+ timestamps/.test(msg)) {
     return make('KEYLESS_NO_TRUSTED_TIME', `${source}: the bundle has no verifiable signing time (no RFC 3161 timestamp and no transparency-log entry with an inclusion promise), so its short-lived certificate cannot be checked`, [
       'sign with a Rekor (--rekor-url) or a timestamp authority (--tsa-url)',

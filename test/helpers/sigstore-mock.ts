@@ -50,8 +50,10 @@ export interface MockSigstore {
   /** The Sigstore trusted root (protobuf-specs JSON) for this instance. */
   trustedRoot: Record<string, unknown>
   pem: {fulcio: string; rekor: string; tsa: string; ctlog?: string}
-  /** Answers the next request to `route` (e.g. `/api/v2/signingCert`) with this status and JSON message. */
-  failNext(route: string, status: number, message: string): void
+  /** Answers the next `times` requests to `route` (e.g. `/api/v2/signingCert`) with this status and JSON message. */
+  failNext(route: string, status: number, message: string, times?: number): void
+  /** Forgets failures not yet served. */
+  clearFailures(): void
   /** An HS256-signed OIDC token with these claims (defaults: iss, aud sigstore, iat, exp in 10 minutes). */
   token(claims: Record<string, unknown>): string
   /** Writes trusted_root.json and the PEM files into `dir`. */
@@ -78,7 +80,7 @@ function b64url(value: unknown): string {
 
 export async function startMockSigstore(options: MockSigstoreOptions = {}): Promise<MockSigstore> {
   const requests: MockRequest[] = []
-  const failures = new Map<string, {status: number; message: string}>()
+  const failures = new Map<string, {status: number; message: string; times: number}>()
   let handlers: Record<string, (body: string) => Promise<{statusCode: number; response: string | ArrayBufferView; contentType?: string}>> = {}
 
   const server = http.createServer((req, res) => {
@@ -93,7 +95,7 @@ export async function startMockSigstore(options: MockSigstoreOptions = {}): Prom
       }
       const failure = failures.get(route)
       if (failure) {
-        failures.delete(route)
+        if (--failure.times <= 0) failures.delete(route)
         return done(failure.status, JSON.stringify({code: failure.status, message: failure.message}), 'application/json')
       }
       const handler = handlers[route]
@@ -158,8 +160,11 @@ export async function startMockSigstore(options: MockSigstoreOptions = {}): Prom
     requests,
     trustedRoot,
     pem,
-    failNext(route, status, message) {
-      failures.set(route, {status, message})
+    failNext(route, status, message, times = 1) {
+      failures.set(route, {status, message, times})
+    },
+    clearFailures() {
+      failures.clear()
     },
     token(claims) {
       const now = Math.floor(Date.now() / 1000)

@@ -188,7 +188,7 @@ describe('sign/keyless', () => {
         expect(r.bundle.mediaType).to.equal(BUNDLE_V03_MEDIA_TYPE)
         expect(r.bundle.verificationMaterial).to.have.property('certificate')
         expect(r.bundle.verificationMaterial).to.not.have.property('x509CertificateChain')
-        expect(r.bundle.messageSignature!.messageDigest.digest).to.equal(createHash('sha256').update('hello').digest('base64'))
+        expect(r.bundle.messageSignature!.messageDigest!.digest).to.equal(createHash('sha256').update('hello').digest('base64'))
         expect(() => bundleFromJSON(r.bundle)).to.not.throw()
       })
     })
