@@ -31,7 +31,7 @@ Without --key/--trust nothing is verified: the tree shows what each referrer CLA
     const opened = await openForRead(args.ref, {registry})
     let r: DiscoverResult
     try {
-      r = await discoverReferrers(opened.target, requireSelector(opened), {keys: v.trust?.keys ?? v.keys, keySource: v.trust ? 'trust' : 'keys'})
+      r = await discoverReferrers(opened.target, requireSelector(opened), {keys: v.trust?.keys ?? v.keys, keySource: v.trust ? 'trust' : 'keys', ...(v.trust?.keyless ? {keyless: v.trust.keyless, identities: v.trust.identities ?? []} : {})})
     } finally {
       await opened.close()
     }
@@ -60,7 +60,8 @@ Without --key/--trust nothing is verified: the tree shows what each referrer CLA
 
 function describe(n: DiscoverNode): string {
   const status = n.verified === undefined ? (n.kind === 'signature' || n.kind === 'approval' || n.kind === 'attestation' ? ' [unverified]' : '') : n.verified ? ' [verified]' : ' [NOT VERIFIED]'
-  const who = n.signer ? ` by ${n.signer.name === undefined ? n.signer.keyId : `'${n.signer.name}' (${n.signer.keyId})`}` : n.keyHint ? ` key hint ${n.keyHint}` : ''
+  const s = n.signer
+  const who = s ? ` by ${s.identity ? `${s.identity.subject} (issuer ${s.identity.issuer}, keyless)` : s.name === undefined ? s.keyId : `'${s.name}' (${s.keyId})`}` : n.keyHint ? ` key hint ${n.keyHint}` : ''
   const what = n.kind === 'attestation' ? `attestation ${n.predicateType ?? ''}` : n.kind === 'artifact' ? `artifact ${n.artifactType ?? ''}` : n.kind
   return `${what}${n.format === 'cosign-legacy' ? ' (legacy .sig)' : ''} ${n.id}${who}${status}${n.created ? ` ${n.created}` : ''}`
 }

@@ -237,6 +237,18 @@ scopes:
         ['author', ['release']],
         ['approver', ['alice']],
       ])
+      // discover shows who signed; a keyless signer the policy does not name is NOT VERIFIED, with why.
+      const onlyRelease = p('trust-release.yaml')
+      fs.writeFileSync(onlyRelease, fs.readFileSync(trust, 'utf8').replace(/  alice:\n(    .*\n)+/, ''))
+      const d = await ok(['discover', `oci:${layout}:1`, '--trust', onlyRelease, '--json'], offline)
+      expectOutputSchema('discover', d.json)
+      const nodes = d.json.referrers.map((n: {verified: boolean; signer?: {identity?: {subject: string}}; problem?: string}) => [n.signer?.identity?.subject, n.verified, n.problem ?? null])
+      expect(nodes).to.have.deep.members([
+        [RELEASE, true, null],
+        [ALICE, false, `certificate identity '${ALICE}' (issuer '${MOCK_ISSUER}') is not a trusted identity: identity 'release' (wrong subject: wants '${RELEASE}')`],
+      ])
+      const tree = await ok(['discover', `oci:${layout}:1`, '--trust', trust])
+      expect(tree.stdout).to.contain(`by ${ALICE} (issuer ${MOCK_ISSUER}, keyless) [verified]`)
     })
     it('records the certified identity in the audit log', async () => {
       const events = fs.readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'policy.signed')
