@@ -7,7 +7,9 @@ const argv = process.argv.slice(2)
 // oclif hard-wraps error messages at 80 columns when stderr is not a terminal; a located
 // problem or a loosening must stay on one line for CI logs and grep.
 if (!process.stderr.isTTY && process.env.OCLIF_COLUMNS === undefined) process.env.OCLIF_COLUMNS = '10000'
-const wantsHelp = argv.includes('--help') || argv.includes('-h')
+// Only flags before `--` count: `aibox start -- ls -h` runs `ls -h` (on the fast path).
+const ownArgs = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv
+const wantsHelp = ownArgs.includes('--help') || ownArgs.includes('-h')
 let fast
 if (argv[0] === 'start' && !wantsHelp && process.env.AIBOX_NO_FAST_START === undefined) {
   try {

@@ -4,7 +4,7 @@ import {BaseCommand} from '../src/cli/base.js'
 import {type VerifiedPolicySummary, summarizeVerified, verifiedLines} from '../src/cli/policy-result.js'
 import {isReferenceArgument} from '../src/cli/reference-arg.js'
 import {loadVerification, registryFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
-import {openForRead, requireSelector, verifyPolicyArtifact, withDigest} from '../src/distribute/index.js'
+import {isDraftTag, openForRead, requireSelector, verifyPolicyArtifact, withDigest} from '../src/distribute/index.js'
 import {InputError} from '../src/errors.js'
 import {type VerifiedSignature, type VerifyFileResult, verifyFileWithKeys} from '../src/sign/index.js'
 import {type Tier, type VerifyFileTrustResult, verifyFileWithTrust} from '../src/trust/index.js'
@@ -16,15 +16,15 @@ export default class Verify extends BaseCommand<VerifyResult> {
   static override summary = 'Verify a published policy reference, or a file’s signature(s), against a key or a trust policy'
   static override description = `TARGET is a file or a reference: a reference when it starts with oci: or oci-archive:, or when no such file exists and it reads as registry/repo:tag or registry/repo@sha256:…; otherwise a file (which needs --signature).
 
-A reference is verified as aibox pull does, without writing anything: a signature over the exact manifest digest by a trusted key (--key) or as the trust policy requires (--trust; scopes match the reference — or --ref — and the tier of the signed content), the layer digest, RFC 8785 canonical content, the dev.aibox.policy.digest annotation and the other annotations against the content.
+A reference is verified as aibox pull does, without writing anything (a draft- tag is verified too, for review; pull and start refuse drafts): a signature over the exact manifest digest by a trusted key (--key) or as the trust policy requires (--trust; scopes match the reference — or --ref — and the tier of the signed content), the layer digest, RFC 8785 canonical content, the dev.aibox.policy.digest annotation and the other annotations against the content.
 
 For a file, the signature kind is detected: Sigstore bundle v0.1-v0.3 (DSSE or message signature; public key or certificate), DSSE envelope, cosign sign-blob signature (base64 with or without newline, or raw DER), cosign's legacy LocalSignedPayload bundle, or a containers/image sigstore-json signature (then FILE is the image manifest).
 
 A statement's subject must name FILE's digest (or the envelope's payload must be FILE). With --key, transparency-log entries and timestamps are reported but not checked (like cosign --insecure-ignore-tlog). A keyless signature (a Fulcio certificate) is verified with the trust policy's keyless trust material — certificate chain, tlog entries, RFC 3161 timestamps — and its certified identity (issuer + subject) must match one of the policy's identities. Verification never makes a network call.
 
-With --key, every --signature must verify with one of the keys. With --trust, the signatures are checked against the trust policy: every scope matching --ref / --tier must have its thresholds met by distinct, valid, unrevoked keys.
+With --key, every --signature must verify with one of the keys. With --trust, the signatures are checked against the trust policy: every scope matching --ref / --tier must have its thresholds met by distinct, valid, unrevoked keys, approvals included (a key that signed never counts as an approver; approvals only count for roles their key holds).
 
-Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not exist.`
+Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not exist, 5 approvals missing (quorum or separation of duties).`
 
   static override examples = [
     '<%= config.bin %> verify policy.yaml --signature policy.yaml.sigstore.json --key cosign.pub',
@@ -54,9 +54,12 @@ Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not ex
       const verification = loadVerification(flags, true)
       const opened = await openForRead(args.file, {registry: await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.file)})})
       try {
-        const v = await verifyPolicyArtifact(opened.target, requireSelector(opened), {...verification, reference: flags.ref})
+        // Reviewers verify drafts before approving them; pull and start refuse draft- tags.
+        const selector = requireSelector(opened)
+        const v = await verifyPolicyArtifact(opened.target, selector, {...verification, reference: flags.ref, allowDraft: true})
         const reference = withDigest(opened.reference, v.manifest.digest)
         this.log(`Verified ${v.name} ${v.version} (tier ${v.tier}) ${reference}`)
+        if (isDraftTag(selector)) this.info(`note: ${selector} is a draft: pull and start refuse it until it is pushed without --draft`)
         this.log(`  content ${v.contentDigest}`)
         for (const line of verifiedLines(v)) this.log(line)
         if (v.rejected.length > 0) this.info(`  note: ${v.rejected.length} other referrer(s) did not verify with the trusted keys and were ignored (details: --json .rejected, or aibox discover)`)

@@ -111,13 +111,14 @@ function typeProblem(type: FieldType, v: unknown): string | undefined {
       for (const [i, t] of v.entries()) {
         const o = t as Record<string, unknown>
         if (!o || typeof o !== 'object') return `[${i}] must be an object`
-        const extra = Object.keys(o).filter((k) => !['tier', 'ref', 'digest', 'version', 'signers'].includes(k))
+        const extra = Object.keys(o).filter((k) => !['tier', 'ref', 'digest', 'version', 'signers', 'emergency'].includes(k))
         if (extra.length > 0) return `[${i}] has unknown field(s) ${extra.join(', ')}`
         if (!TIER_NAMES.includes(o.tier as string)) return `[${i}].tier must be one of ${TIER_NAMES.join(', ')}`
         if (typeof o.ref !== 'string') return `[${i}].ref must be a string`
         if (!isSha256(o.digest)) return `[${i}].digest must be sha256:<64 hex>`
         if (o.version !== null && typeof o.version !== 'string') return `[${i}].version must be a string or null`
         if (!Array.isArray(o.signers) || !o.signers.every((s) => typeof s === 'string')) return `[${i}].signers must be an array of strings`
+        if (o.emergency !== undefined && typeof o.emergency !== 'string') return `[${i}].emergency must be a string`
       }
       return undefined
     }

@@ -36,10 +36,23 @@ export interface TierLoad {
   version: string | null
   /** Key ids (fingerprints) of the signatures that verified; empty for an unsigned project file. */
   signers: string[]
+  /** The incident, when this tier is an emergency change accepted through its emergency path (README "Governance"). */
+  emergency?: string
 }
 
 export interface AuditEventFields {
-  'policy.pushed': AuditSubject & {tier?: PolicyTier; tags?: string[]; contentDigest?: string; draft?: boolean}
+  'policy.pushed': AuditSubject & {
+    tier?: PolicyTier
+    tags?: string[]
+    contentDigest?: string
+    /** A draft push (`draft-` tags only; never a release). */
+    draft?: boolean
+    /** An emergency change (see `policy.emergency`), with its incident. */
+    emergency?: boolean
+    incident?: string
+    /** The submit gate's outcome (README "Governance"). */
+    gate?: 'passed' | 'failed' | 'not-protected'
+  }
   'policy.signed': AuditSubject & {keyId: string; signature?: string; identity?: string; issuer?: string}
   'policy.approved': AuditSubject & {keyId: string; role: string; note?: string; ticket?: string; incident?: string; attestation?: string}
   'policy.loaded': AuditSubject & {
@@ -59,7 +72,7 @@ export interface AuditEventFields {
   'policy.lock.refused': AuditSubject & {from: string; reason: string}
   'policy.exported': AuditSubject & {artifacts: string[]; file?: string}
   'policy.imported': AuditSubject & {artifacts: string[]; destination?: string}
-  'policy.emergency': AuditSubject & {keyId: string; reason: string; ticket?: string}
+  'policy.emergency': AuditSubject & {keyId: string; reason: string; incident?: string; ticket?: string}
   'audit.repaired': AuditSubject & {reason: string; quarantine: string; bytes: number; sha256: string}
 }
 
@@ -80,8 +93,16 @@ const TIERS = ['org', 'team', 'project'] as const
 /** The run-time table of events: what each means (README) and which fields it takes. */
 export const AUDIT_EVENTS: {readonly [E in AuditEventName]: EventSpec} = {
   'policy.pushed': {
-    summary: 'a policy version was pushed to a registry or layout (ref, manifest digest, tags)',
-    fields: {tier: opt(TIERS), tags: opt('string[]'), contentDigest: opt('digest'), draft: opt('boolean')},
+    summary: 'a policy version was pushed to a registry or layout (ref, manifest digest, tags; draft, emergency and the submit gate outcome)',
+    fields: {
+      tier: opt(TIERS),
+      tags: opt('string[]'),
+      contentDigest: opt('digest'),
+      draft: opt('boolean'),
+      emergency: opt('boolean'),
+      incident: opt('string'),
+      gate: opt(['passed', 'failed', 'not-protected']),
+    },
   },
   'policy.signed': {
     summary: 'a signature by key keyId (keyless: the ephemeral key certified for identity, issued by OIDC issuer) was attached to the policy manifest',
@@ -124,8 +145,8 @@ export const AUDIT_EVENTS: {readonly [E in AuditEventName]: EventSpec} = {
     fields: {artifacts: req('string[]'), destination: opt('string')},
   },
   'policy.emergency': {
-    summary: 'an emergency change signed by a security-team key alone; needs a retroactive approval',
-    fields: {keyId: req('string'), reason: req('string'), ticket: opt('string')},
+    summary: 'an emergency change signed by a security-team key alone (incident); needs a retroactive approval (aibox audit emergencies)',
+    fields: {keyId: req('string'), reason: req('string'), incident: opt('string'), ticket: opt('string')},
   },
   'audit.repaired': {
     summary: 'aibox moved an incomplete last line (an interrupted append) to the quarantine file',

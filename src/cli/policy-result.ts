@@ -15,6 +15,8 @@ export interface VerifiedPolicySummary {
   rejected: VerifiedPolicy['rejected']
   skipped: VerifiedPolicy['skipped']
   trust?: VerifiedPolicy['trust']
+  emergency?: VerifiedPolicy['emergency']
+  approvalSummary: NonNullable<VerifiedPolicy['approvalSummary']>
 }
 
 export function summarizeVerified(v: VerifiedPolicy): VerifiedPolicySummary {
@@ -32,6 +34,8 @@ export function summarizeVerified(v: VerifiedPolicy): VerifiedPolicySummary {
     rejected: v.rejected,
     skipped: v.skipped,
     ...(v.trust ? {trust: v.trust} : {}),
+    ...(v.emergency ? {emergency: v.emergency} : {}),
+    approvalSummary: v.approvalSummary ?? [],
   }
 }
 
@@ -40,13 +44,19 @@ export function verifiedLines(v: VerifiedPolicy): string[] {
   const name = (s: {name?: string; keyId: string; identity?: {issuer: string; subject: string}}) =>
     s.identity ? `${s.identity.subject} (issuer ${s.identity.issuer}, keyless)` : s.name === undefined ? s.keyId : `'${s.name}' (${s.keyId})`
   const lines = v.signatures.map((s) => `  signed by ${name(s.signer)}${s.format === 'cosign-legacy' ? ' (legacy .sig)' : ''}`)
-  for (const a of v.approvals) {
-    lines.push(`  approved by ${name(a.signer)} as ${a.role}${a.ticket ? ` [${a.ticket}]` : ''}${a.incident ? ` (incident ${a.incident})` : ''}: ${a.note}`)
+  for (const a of v.approvalSummary ?? []) {
+    const verdict = a.eligible === false ? ` [not counted: ${a.reason ?? 'refused'}]` : ''
+    lines.push(`  approved by ${a.key === a.keyId ? a.keyId : `'${a.key}' (${a.keyId})`} as ${a.role}${a.ticket ? ` [${a.ticket}]` : ''}${a.incident ? ` (incident ${a.incident})` : ''} at ${a.approvedAt}: ${a.note}${verdict}`)
   }
   if (v.trust) {
     for (const sc of v.trust.scopes) {
-      lines.push(`  trust scope '${sc.scope}': ${sc.requirements.map((r) => `${r.kind} ${r.role} ${r.keys.length}/${r.threshold}`).join('; ')}`)
+      const reqs = sc.via === 'emergency' && sc.emergency ? sc.emergency.requirements : sc.requirements
+      lines.push(`  trust scope '${sc.scope}'${sc.via === 'emergency' ? ' (emergency path)' : ''}: ${reqs.map((r) => `${r.kind} ${r.role} ${r.keys.length}/${r.threshold}`).join('; ')}`)
     }
+  }
+  if (v.emergency) {
+    const status = v.emergency.pendingApproval === true ? ': accepted on its emergency path, retroactive approval pending' : v.emergency.pendingApproval === false ? ': retroactively approved' : ''
+    lines.push(`  emergency change for incident ${v.emergency.incident}${status}`)
   }
   return lines
 }

@@ -6,6 +6,8 @@
  * - verify: `verifyPolicyArtifact`, the one verification pull/start/import/governance share
  * - push / pull / copy / discover / inspect / tags: the registry-side commands as library calls
  * - targets: open `registry/repo[:tag]`, `oci:DIR[:tag]`, `oci-archive:FILE[:tag]`
+ * - export / import / seal: sealed air-gap archives (issue 6): export with every referrer and a
+ *   signed seal, verified import into a registry, a layout or the start cache
  */
 export * from './copy.js'
 export * from './discover.js'
@@ -16,3 +18,6 @@ export * from './push.js'
 export * from './referrers.js'
 export * from './targets.js'
 export * from './verify.js'
+export * from './export.js'
+export * from './import.js'
+export * from './seal.js'

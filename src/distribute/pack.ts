@@ -22,6 +22,26 @@ import type {Descriptor} from '../oci/target.js'
 /** formats.md "Policy bundle (source)": `metadata.name` is a DNS label (also a safe file name). */
 export const POLICY_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 
+/**
+ * Draft pushes (README "Governance", submit gate) are tagged `draft-<version>` only: never the
+ * version or a channel, and pull/start refuse a `draft-` tag, so a draft is never taken for a release.
+ */
+export const DRAFT_TAG_PREFIX = 'draft-'
+
+export function isDraftTag(tag: string): boolean {
+  return tag.startsWith(DRAFT_TAG_PREFIX)
+}
+
+const MAX_INCIDENT = 256
+
+/** Why an incident reference (the emergency annotation, `--incident`) is unusable, or undefined. */
+export function incidentProblem(incident: string): string | undefined {
+  if (incident.trim() === '') return 'is empty'
+  if (incident.length > MAX_INCIDENT) return `is longer than ${MAX_INCIDENT} characters`
+  if (/[\u0000-\u001f\u007f]/.test(incident)) return 'contains control characters'
+  return undefined
+}
+
 export interface PackPolicyOptions {
   /** Include the YAML source as `layers[1]` (default true; JSON sources have none: the canonical layer is their content). */
   includeSource?: boolean
@@ -31,6 +51,11 @@ export interface PackPolicyOptions {
    */
   created?: string
   env?: NodeJS.ProcessEnv
+  /**
+   * Marks the artifact as an emergency change for this incident (`dev.aibox.policy.emergency`),
+   * inside the manifest the signatures bind to. Gives a different digest than a normal push.
+   */
+  emergency?: string
 }
 
 export interface PackedPolicy {
@@ -107,6 +132,11 @@ export async function packPolicy(bundle: LoadedBundle, options: PackPolicyOption
     [ANNOTATION.version]: version,
     [ANNOTATION.tier]: tier,
     [ANNOTATION.policyDigest]: contentDigest,
+  }
+  if (options.emergency !== undefined) {
+    const problem = incidentProblem(options.emergency)
+    if (problem) throw new InputError('INVALID_INCIDENT', `the incident reference ${JSON.stringify(options.emergency.slice(0, 80))} ${problem}`, {suggestions: ['pass --incident ID, e.g. --incident INC-1234']})
+    annotations[ANNOTATION.emergency] = options.emergency
   }
   const created = options.created ?? createdFromEnv(options.env ?? process.env)
   const packed = packManifest({artifactType: MT.policyBundle, layers, annotations, created})

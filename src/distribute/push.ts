@@ -13,7 +13,7 @@ import type {Descriptor, GraphTarget} from '../oci/target.js'
 import type {KeylessSigner} from '../sign/keyless.js'
 import type {PrivateKeyInfo} from '../sign/keys.js'
 import {LocalKeySigner} from '../sign/signer.js'
-import {type PackPolicyOptions, packPolicy} from './pack.js'
+import {DRAFT_TAG_PREFIX, type PackPolicyOptions, isDraftTag, packPolicy} from './pack.js'
 import {type ApprovalPredicate, type AttachedReferrer, attachApproval, attachKeylessSignature, attachLegacySignature, attachSignature, signSubjectKeyless} from './referrers.js'
 import {type OpenOptions, type OpenedTarget, openForWrite, requireSelector, withDigest, withTag} from './targets.js'
 import {readPolicyManifest} from './verify.js'
@@ -40,6 +40,18 @@ export interface PushPolicyOptions extends OpenOptions, Pick<PackPolicyOptions, 
   onProgress?: CopyGraphOptions['onProgress']
   /** Write `policy.pushed` / `policy.signed` to this audit log (nothing when absent). */
   audit?: AuditOptions
+  /**
+   * A draft (README "Governance"): tagged `draft-<version>` only (REF's tag and `tags` must then
+   * start with `draft-`), never the version or a channel.
+   */
+  draft?: boolean
+  /**
+   * An emergency change: the incident goes into the signed manifest (`dev.aibox.policy.emergency`)
+   * and `policy.emergency` is logged with the reason.
+   */
+  emergency?: {incident: string; reason?: string; ticket?: string}
+  /** The submit gate's outcome, recorded in `policy.pushed`. */
+  gate?: 'passed' | 'failed' | 'not-protected'
   now?: Date
   signal?: AbortSignal
 }
@@ -61,6 +73,31 @@ export interface PushPolicyResult {
   size: number
   signature: SignatureSummary
   legacySignature?: {tag: string; digest: string; layers: number}
+  /** True for a draft push (only `draft-` tags). */
+  draft: boolean
+  /** The incident of an emergency change. */
+  emergency?: {incident: string; reason: string}
+}
+
+/** The tags a push writes (see `PushPolicyOptions.draft`); refuses `draft-` tags on a release and other tags on a draft. */
+export function pushTags(version: string, refTag: string | undefined, extra: string[], draft: boolean): string[] {
+  const asked = [...(refTag ? [refTag] : []), ...extra]
+  if (draft) {
+    const wrong = asked.filter((t) => !isDraftTag(t))
+    if (wrong.length > 0) {
+      throw new InputError('DRAFT_TAGS', `a draft is tagged ${DRAFT_TAG_PREFIX}<version> only, never a release tag or channel: ${wrong.map((t) => JSON.stringify(t)).join(', ')}`, {
+        suggestions: [`drop the tag from the reference and --tag, or use tags starting with ${DRAFT_TAG_PREFIX}`],
+      })
+    }
+    return [...new Set([`${DRAFT_TAG_PREFIX}${versionTag(version)}`, ...asked])]
+  }
+  const reserved = asked.filter(isDraftTag)
+  if (reserved.length > 0) {
+    throw new InputError('RESERVED_TAG', `tags starting with ${DRAFT_TAG_PREFIX} mark drafts, which pull and start refuse: ${reserved.map((t) => JSON.stringify(t)).join(', ')}`, {
+      suggestions: ['push with --draft for a draft, or pick another tag for a release'],
+    })
+  }
+  return [...new Set([versionTag(version), ...asked])]
 }
 
 /** The signature referrer written, and for keyless signatures who was certified and what witnessed it. */
@@ -113,12 +150,13 @@ async function withTarget<T>(reference: string, options: OpenOptions, fn: (t: Op
 export async function pushPolicy(options: PushPolicyOptions): Promise<PushPolicyResult> {
   const mode = signingMode(options)
   const bundle = typeof options.bundle === 'string' ? loadBundle(options.bundle) : options.bundle
-  const packed = await packPolicy(bundle, options)
+  if (options.draft && options.emergency) throw new InputError('DRAFT_EMERGENCY', 'an emergency change is a release: it cannot be a draft')
+  const packed = await packPolicy(bundle, {includeSource: options.includeSource, created: options.created, env: options.env, ...(options.emergency ? {emergency: options.emergency.incident} : {})})
   return withTarget(options.reference, options, async (dst) => {
     if (dst.reference.digest !== undefined) {
       throw new InputError('DIGEST_DESTINATION', `${options.reference}: push to a repository or a tag, not to a digest (the digest is computed from the bundle)`)
     }
-    const tags = [...new Set([versionTag(packed.version), ...(dst.reference.tag ? [dst.reference.tag] : []), ...(options.tags ?? [])])]
+    const tags = pushTags(packed.version, dst.reference.tag, options.tags ?? [], options.draft ?? false)
     for (const t of tags) assertTag(t)
     // Keyless: certificate and witnesses before anything is written, so an unreachable Fulcio leaves the destination untouched.
     const keylessSignature = mode instanceof LocalKeySigner ? undefined : await signSubjectKeyless(mode, packed.manifest)
@@ -151,14 +189,29 @@ export async function pushPolicy(options: PushPolicyOptions): Promise<PushPolicy
       size: packed.manifest.size + 2 + packed.layers.reduce((n, l) => n + l.size, 0),
       signature: summary(sig),
       ...(legacy ? {legacySignature: legacy} : {}),
+      draft: options.draft ?? false,
     }
+    const em = options.emergency
+    if (em) result.emergency = {incident: em.incident, reason: em.reason ?? `emergency change for incident ${em.incident}`}
     if (options.audit) {
       const subject = {ref: result.refs[0]!, digest: result.digest, version: result.version}
+      const pushed = {
+        ...subject,
+        tier: result.tier,
+        tags,
+        contentDigest: result.contentDigest,
+        ...(options.draft ? {draft: true} : {}),
+        ...(result.emergency ? {emergency: true, incident: result.emergency.incident} : {}),
+        ...(options.gate ? {gate: options.gate} : {}),
+      }
       try {
         await appendAuditEvents(
           [
-            {event: 'policy.pushed', fields: {...subject, tier: result.tier, tags, contentDigest: result.contentDigest}},
+            {event: 'policy.pushed', fields: pushed},
             {event: 'policy.signed', fields: {...subject, ...signedFields(sig)}},
+            ...(result.emergency
+              ? [{event: 'policy.emergency' as const, fields: {...subject, keyId: sig.keyId, reason: result.emergency.reason, incident: result.emergency.incident, ...(em?.ticket ? {ticket: em.ticket} : {})}}]
+              : []),
           ],
           options.audit,
         )
@@ -236,6 +289,11 @@ export interface ApproveReferenceOptions extends OpenOptions {
   ticket?: string
   incident?: string
   audit?: AuditOptions
+  /**
+   * Called with the resolved manifest before anything is attached (governance checks: separation of
+   * duties, roles); throwing refuses the approval with nothing written.
+   */
+  beforeAttach?: (ctx: {target: GraphTarget; subject: Descriptor; annotations: Record<string, string>; display: string}) => Promise<void>
   now?: Date
   signal?: AbortSignal
 }
@@ -255,6 +313,7 @@ export async function approveReference(options: ApproveReferenceOptions): Promis
     const desc = await dst.target.resolve(sel, {signal: options.signal})
     const {manifest} = await readPolicyManifest(dst.target, desc, options.signal)
     const subject = {mediaType: desc.mediaType, digest: desc.digest, size: desc.size}
+    if (options.beforeAttach) await options.beforeAttach({target: dst.target, subject, annotations: manifest.annotations ?? {}, display: dst.display})
     const a = await attachApproval(
       dst.target,
       subject,

@@ -463,12 +463,17 @@ export function verifyReferrers(records: ReferrerRecord[], subject: Descriptor, 
       if (r.kind === 'cosign-legacy') {
         v = verifySimpleSigning({payload: r.legacy!.payload, signature: r.legacy!.signature, annotations: r.annotations ?? {}}, {keys, manifestDigest: subject.digest, source: r.id})
       } else {
-        v = verifyBundle(r.bundle, {keys, subjectDigests: [subject.digest], source: `referrer ${r.id}`, ...(options.keyless ? {keyless: options.keyless} : {})})
+        v = verifyBundle(r.bundle, {keys, subjectDigests: [subject.digest], artifactName: 'the policy manifest', source: `referrer ${r.id}`, ...(options.keyless ? {keyless: options.keyless} : {})})
         if (v.binding.kind !== 'subject') throw new VerificationError('SUBJECT_MISMATCH', `referrer ${r.id}: the signed payload does not name ${subject.digest}`)
       }
     } catch (err) {
       if (!(err instanceof VerificationError)) throw err
-      result.rejected.push({referrer: r.id, kind: r.kind, code: err.code, reason: err.message})
+      // An approval replayed onto another version: say so plainly (approvals bind to one exact digest).
+      const reason =
+        err.code === 'SUBJECT_MISMATCH' && r.claimedPredicateType === APPROVAL_PREDICATE_TYPE
+          ? `approval ${r.id} was signed for another digest, not ${subject.digest}: an approval binds to the exact manifest digest it was made for and counts for nothing here (${err.message})`
+          : err.message
+      result.rejected.push({referrer: r.id, kind: r.kind, code: err.code, reason})
       continue
     }
     const signer = v.signers[0]!
@@ -497,8 +502,9 @@ export function verifyReferrers(records: ReferrerRecord[], subject: Descriptor, 
   return result
 }
 
-/** Lists and verifies every signature and approval of `subject` on any target in one call. */
-export async function verifyAttachments(target: ReadOnlyTarget, subject: Descriptor, keys: VerificationKey[], options: ListReferrersOptions = {}): Promise<ReferrerVerification> {
+/** Lists and verifies every signature and approval of `subject` on any target in one call (keyless ones too, given the trust material). */
+export async function verifyAttachments(target: ReadOnlyTarget, subject: Descriptor, keys: VerificationKey[], options: ListReferrersOptions & {keyless?: KeylessTrust} = {}): Promise<ReferrerVerification> {
   const d = {mediaType: subject.mediaType, digest: subject.digest, size: subject.size}
-  return verifyReferrers(await listPolicyReferrers(target, d, options), d, keys)
+  const {keyless, ...list} = options
+  return verifyReferrers(await listPolicyReferrers(target, d, list), d, keys, keyless ? {keyless} : {})
 }

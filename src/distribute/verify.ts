@@ -12,15 +12,19 @@
  *    optional source layer must have the same content;
  * 4. with a trust policy, the decision uses the registry/repository of the reference and the tier
  *    taken from the SIGNED content (never from the unsigned annotations of a referrer, nor from the
- *    policy manifest's annotations alone).
+ *    policy manifest's annotations alone); approvals count by role with separation of duties, and
+ *    a manifest carrying the signed `dev.aibox.policy.emergency` annotation may be accepted through
+ *    a scope's emergency path (src/trust/evaluate.ts, README "Governance");
+ * 5. a `draft-` tag is refused unless `allowDraft` (drafts are never a release).
  *
- * Every failure is a VerificationError (exit 2): `aibox start` never falls back on it.
+ * Every failure is a VerificationError (exit 2), or a GovernanceError (exit 5) for missing approvals
+ * and drafts: `aibox start` never falls back on either.
  */
 import {canonicalBytes} from '../bundle/canonical.js'
 import {loadBundleText} from '../bundle/load.js'
 import type {LoadedBundle, Tier} from '../bundle/model.js'
 import {MAX_DOCUMENT_BYTES} from '../bundle/parse.js'
-import {AiboxError, EXIT, InputError, VerificationError, errorMessage} from '../errors.js'
+import {AiboxError, EXIT, GovernanceError, InputError, VerificationError, errorMessage} from '../errors.js'
 import {fetchAll, sha256Digest, verifyBytes} from '../oci/content.js'
 import {type ImageManifest, parseManifest} from '../oci/manifest.js'
 import {ANNOTATION, MT} from '../oci/media.js'
@@ -30,7 +34,7 @@ import type {Descriptor, ReadOnlyTarget} from '../oci/target.js'
 import type {SignerInfo, VerificationKey} from '../sign/types.js'
 import {type TrustDecision, type TrustEvidence, type TrustTarget, assertTrusted, evaluateTrust, statementKind} from '../trust/evaluate.js'
 import type {TrustPolicy} from '../trust/policy.js'
-import {POLICY_NAME_RE} from './pack.js'
+import {POLICY_NAME_RE, incidentProblem, isDraftTag} from './pack.js'
 import {
   APPROVAL_PREDICATE_TYPE,
   type ReferrerVerification,
@@ -55,6 +59,11 @@ export interface VerifyPolicyOptions {
   reference?: string
   /** Also read cosign's legacy `.sig` signatures (default true). */
   legacy?: boolean
+  /**
+   * Accept a `draft-` tag (a draft push, README "Governance"). Default false: pull and start never
+   * take a draft for a release; `aibox verify` sets it so reviewers can check a draft before approving.
+   */
+  allowDraft?: boolean
   now?: Date
   signal?: AbortSignal
 }
@@ -83,8 +92,34 @@ export interface VerifiedPolicy {
   rejected: RejectedReferrer[]
   /** Referrers that are not signatures (other artifact types, dangling entries). */
   skipped: RejectedReferrer[]
-  /** The trust decision when a trust policy was used. */
+  /** The trust decision when a trust policy was used (with every approval and whether it counted). */
   trust?: TrustDecision & {policy: string}
+  /**
+   * An emergency change (the signed `dev.aibox.policy.emergency` annotation): its incident, and with a
+   * trust policy whether it was accepted through an emergency path and still lacks its retroactive approval.
+   */
+  emergency?: {incident: string; pendingApproval?: boolean; scopes?: string[]}
+  /**
+   * Who approved, in short: per approval its key, role and whether it counted (from the trust
+   * decision, or as verified with keys). Always set by verifyPolicyArtifact; optional so that
+   * records built elsewhere (e.g. from a cache) stay valid.
+   */
+  approvalSummary?: ApprovalSummary[]
+}
+
+/** One approval of the verified digest, for results and logs. */
+export interface ApprovalSummary {
+  key: string
+  keyId: string
+  role: string
+  note: string
+  ticket?: string
+  incident?: string
+  approvedAt: string
+  referrer: string
+  /** With a trust policy: whether it may count (valid key holding the role, not the digest's signer); null with plain keys. */
+  eligible: boolean | null
+  reason?: string
 }
 
 /** A failure while reading that means "do not trust this" becomes a VerificationError (exit 2). */
@@ -190,6 +225,11 @@ export async function verifyPolicyArtifact(target: ReadOnlyTarget, ref: string |
   const keyless = options.trust?.keyless
   if (keys.length === 0 && !keyless) throw refuse('NO_KEYS', 'no trusted key was given', ['pass --key PUB or a trust policy with keys'])
   const {signal} = options
+  if (typeof ref === 'string' && isDraftTag(ref) && !options.allowDraft) {
+    throw new GovernanceError('DRAFT_NOT_RELEASE', `${target.location}:${ref} is a draft (pushed with --draft): drafts are never used as a release`, {
+      suggestions: ['review it with aibox verify or aibox discover, then publish it without --draft (the same bundle gets the same digest, so approvals carry over)'],
+    })
+  }
   const desc = await resolvePolicy(target, ref, signal)
   const {bytes: manifestBytes, manifest} = await readPolicyManifest(target, desc, signal)
   const subject: Descriptor = {mediaType: desc.mediaType, digest: desc.digest, size: desc.size}
@@ -249,6 +289,10 @@ export async function verifyPolicyArtifact(target: ReadOnlyTarget, ref: string |
   check(ANNOTATION.title, name)
   check(ANNOTATION.version, version)
   check(ANNOTATION.tier, tier)
+  const emergencyIncident = annotations[ANNOTATION.emergency]
+  if (emergencyIncident !== undefined && incidentProblem(emergencyIncident)) {
+    mismatches.push(`${ANNOTATION.emergency} ${incidentProblem(emergencyIncident)}`)
+  }
   if (layer.annotations?.[ANNOTATION.title] !== undefined && layer.annotations[ANNOTATION.title] !== `${name}.json`) {
     mismatches.push(`layer title is ${JSON.stringify(layer.annotations[ANNOTATION.title])}, expected "${name}.json"`)
   }
@@ -283,12 +327,18 @@ export async function verifyPolicyArtifact(target: ReadOnlyTarget, ref: string |
   if (options.trust) {
     const evidence: TrustEvidence[] = [
       ...v.signatures.map((s) => ({kind: statementKind(undefined), signer: s.signer, source: s.referrer})),
-      ...v.approvals.map((a) => ({kind: statementKind(APPROVAL_PREDICATE_TYPE), signer: a.signer, source: a.referrer})),
+      ...v.approvals.map((a) => ({kind: statementKind(APPROVAL_PREDICATE_TYPE), signer: a.signer, source: a.referrer, role: a.role})),
       ...v.attestations.map((a) => ({kind: statementKind(a.predicateType), signer: a.signer, source: a.referrer})),
     ]
-    const decision = evaluateTrust(options.trust, trustTargetFor(target, options.reference, tier), evidence, {now: options.now})
+    const trustTarget = {...trustTargetFor(target, options.reference, tier), ...(emergencyIncident === undefined ? {} : {emergency: emergencyIncident})}
+    const decision = evaluateTrust(options.trust, trustTarget, evidence, {now: options.now})
     assertTrusted(decision, options.trust.file, v.rejected.map((r) => ({source: r.referrer, message: r.reason})))
     trust = {policy: options.trust.file, ...decision}
+  }
+  const approvalSummary = summarizeApprovals(v.approvals, trust)
+  let emergency: VerifiedPolicy['emergency']
+  if (emergencyIncident !== undefined) {
+    emergency = {incident: emergencyIncident, ...(trust?.emergency ? {pendingApproval: trust.emergency.pendingApproval, scopes: trust.emergency.scopes} : {})}
   }
 
   return {
@@ -309,7 +359,29 @@ export async function verifyPolicyArtifact(target: ReadOnlyTarget, ref: string |
     rejected: v.rejected,
     skipped: v.skipped,
     ...(trust ? {trust} : {}),
+    ...(emergency ? {emergency} : {}),
+    approvalSummary,
   }
+}
+
+/** Approvals as verified, joined with the trust decision's verdict on each (same referrer). */
+export function summarizeApprovals(approvals: VerifiedApproval[], trust?: Pick<TrustDecision, 'approvals'>): ApprovalSummary[] {
+  return approvals.map((a) => {
+    const outcome = trust?.approvals.find((o) => o.source === a.referrer)
+    const s: ApprovalSummary = {
+      key: outcome?.key ?? a.signer.name ?? a.signer.keyId,
+      keyId: a.signer.keyId,
+      role: a.role,
+      note: a.note,
+      approvedAt: a.approvedAt,
+      referrer: a.referrer,
+      eligible: outcome ? outcome.eligible : null,
+    }
+    if (a.ticket !== undefined) s.ticket = a.ticket
+    if (a.incident !== undefined) s.incident = a.incident
+    if (outcome?.reason) s.reason = outcome.message ?? outcome.reason
+    return s
+  })
 }
 
 /** Names a signer for humans: the trust policy's (or key file's) name, else the key id. */

@@ -329,6 +329,17 @@ function readPemFiles(files: string[], what: string): string[] {
   })
 }
 
+/**
+ * The `ca` option for TLS connections that trust `caFiles` too, or undefined for Node's default
+ * store. A `ca` option replaces that store, so it is rebuilt: bundled roots, NODE_EXTRA_CA_CERTS,
+ * then the files given.
+ */
+export function trustedCas(caFiles: string[], env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  if (caFiles.length === 0) return undefined
+  const extra = env.NODE_EXTRA_CA_CERTS ? readPemFiles([env.NODE_EXTRA_CA_CERTS], 'NODE_EXTRA_CA_CERTS file') : []
+  return [...tls.rootCertificates, ...extra, ...readPemFiles(caFiles, 'CA file')]
+}
+
 let warned = new Set<string>()
 
 interface UndiciParts {
@@ -363,6 +374,8 @@ export class HttpTransport {
   readonly timeouts: Timeouts
   readonly retry: RetryPolicy
   readonly insecure: boolean
+  /** The CA certificates TLS connections trust, or undefined for Node's default store (`aibox doctor` inspects with the same set). */
+  readonly ca?: string[]
   private agentInstance?: Dispatcher
   private readonly agentOptions: UndiciAgent.Options
   private readonly plainHttp?: boolean
@@ -383,12 +396,9 @@ export class HttpTransport {
     const caFiles = opts.caFile === undefined ? [] : Array.isArray(opts.caFile) ? opts.caFile : [opts.caFile]
     this.tlsConfigured = this.insecure || caFiles.length > 0
     const connect: Record<string, unknown> = {timeout: this.timeouts.connectMs}
-    if (caFiles.length > 0) {
-      // A `ca` option replaces Node's default store, so rebuild it: bundled roots, NODE_EXTRA_CA_CERTS, then ours.
-      const env = opts.env ?? process.env
-      const extra = env.NODE_EXTRA_CA_CERTS ? readPemFiles([env.NODE_EXTRA_CA_CERTS], 'NODE_EXTRA_CA_CERTS file') : []
-      connect.ca = [...tls.rootCertificates, ...extra, ...readPemFiles(caFiles, 'CA file')]
-    }
+    const ca = trustedCas(caFiles, opts.env)
+    if (ca) connect.ca = ca
+    this.ca = ca
     if (this.insecure) connect.rejectUnauthorized = false
     this.agentOptions = {
       connect,

@@ -36,6 +36,8 @@ export const ANNOTATION = {
   refName: 'org.opencontainers.image.ref.name',
   tier: 'dev.aibox.policy.tier',
   policyDigest: 'dev.aibox.policy.digest',
+  /** The incident reference of an emergency change (README "Governance"); in the signed manifest. */
+  emergency: 'dev.aibox.policy.emergency',
   bundleContent: 'dev.sigstore.bundle.content',
   bundlePredicateType: 'dev.sigstore.bundle.predicateType',
   cosignSignature: 'dev.cosignproject.cosign/signature',

@@ -1,16 +1,19 @@
 /**
- * Evaluating verified signatures against a trust policy: which scopes apply to the target,
- * which signing keys are acceptable now (validity window, revocation), and whether every
- * applicable scope's thresholds are met by DISTINCT keys (see match.ts). Pure: no I/O, the
- * clock is a parameter.
+ * Evaluating verified signatures and approvals against a trust policy: which scopes apply to the
+ * target, which keys are acceptable now (validity window, revocation), and whether every
+ * applicable scope's thresholds are met by DISTINCT keys (see match.ts), with separation of duties
+ * (README "Governance"): an approval counts only for the role it claims, only when its key holds
+ * that role and did not sign the same digest, and one key fills one role per digest. An emergency
+ * change (marked in the signed manifest) may satisfy a scope through its `emergency` block instead.
+ * Pure: no I/O, the clock is a parameter.
  */
-import {VerificationError} from '../errors.js'
+import {GovernanceError, VerificationError} from '../errors.js'
 import {formatReference, parseReference} from '../oci/reference.js'
 import {COSIGN_SIGN_PREDICATE_TYPE} from '../sign/statement.js'
 import type {SignerInfo} from '../sign/types.js'
 import {explainNoIdentity, findIdentity, type TrustIdentity} from './identities.js'
 import {maxAssignment} from './match.js'
-import type {Tier, TrustKey, TrustPolicy, TrustScope} from './policy.js'
+import {type Requirements, type Tier, type TrustKey, type TrustPolicy, type TrustScope, jointThresholds} from './policy.js'
 
 /** Who can count toward a threshold: a key, or a keyless identity (identities.ts). */
 export type TrustPrincipal = TrustKey | TrustIdentity
@@ -37,7 +40,7 @@ export function resolveSigner(policy: TrustPolicy, signer: SignerInfo): {princip
   return key ? {principal: key} : {message: `key ${signer.keyId} is not in the trust policy`}
 }
 
-/** formats.md "Signatures and approvals": the approval predicate (evaluated by govern later; counted here by kind). */
+/** formats.md "Signatures and approvals": the approval predicate (counted by the role it claims, see evaluateTrust). */
 export const APPROVAL_PREDICATE_TYPE = 'https://aibox.dev/attestations/policy-approval/v1'
 
 /**
@@ -59,6 +62,12 @@ export interface TrustTarget {
   tier?: Tier
   /** How to name the target in messages when there is no registry/repository (e.g. a file name). */
   display?: string
+  /**
+   * The incident reference of an emergency change, as the SIGNED manifest states it
+   * (`dev.aibox.policy.emergency`); scopes with an `emergency` block may then accept it with those
+   * thresholds instead of `require`.
+   */
+  emergency?: string
 }
 
 /** One verified signer, as evidence for the policy. */
@@ -67,6 +76,8 @@ export interface TrustEvidence {
   signer: SignerInfo
   /** The signature file or referrer it came from. */
   source: string
+  /** For approvals: the role the signed approval claims (absent when the predicate names none). */
+  role?: string
 }
 
 export interface RequirementResult {
@@ -81,7 +92,12 @@ export interface RequirementResult {
 export interface ScopeResult {
   scope: string
   satisfied: boolean
+  /** The normal requirements (`require`). */
   requirements: RequirementResult[]
+  /** How the scope was satisfied: its `require`, or its `emergency` block for an emergency change. */
+  via?: 'require' | 'emergency'
+  /** The emergency requirements, evaluated only for an emergency change when the scope has an `emergency` block. */
+  emergency?: {satisfied: boolean; requirements: RequirementResult[]}
 }
 
 export interface RefusedKey {
@@ -90,6 +106,24 @@ export interface RefusedKey {
   reason: 'expired' | 'not-yet-valid' | 'revoked' | 'unknown'
   message: string
   source: string
+}
+
+/** Why an approval may not count (separation of duties, roles, key validity). */
+export type ApprovalRefusal = RefusedKey['reason'] | 'self-approval' | 'role-not-held' | 'no-role' | 'duplicate'
+
+/** Every approval seen, and whether it may count (README "Governance"). */
+export interface ApprovalOutcome {
+  /** The trust policy's key or identity name (or the key id / certificate subject of an unknown signer). */
+  key: string
+  /** The key id, or `identity:<name>` for a keyless identity. */
+  keyId: string
+  /** The role the approval claims. */
+  role: string
+  source: string
+  /** True when it may count for a requirement: a valid key that holds the role and did not sign the digest. */
+  eligible: boolean
+  reason?: ApprovalRefusal
+  message?: string
 }
 
 export interface TrustDecision {
@@ -102,6 +136,13 @@ export interface TrustDecision {
   refused: RefusedKey[]
   /** One line per unmet requirement (the error message lines). */
   missing: string[]
+  /** Every approval, with whether it may count and why not. */
+  approvals: ApprovalOutcome[]
+  /**
+   * For an emergency change: its incident, the scopes accepted through their emergency path, and
+   * whether the normal requirements (the retroactive approvals) are still unmet.
+   */
+  emergency?: {incident: string; scopes: string[]; pendingApproval: boolean}
 }
 
 /** Glob → RegExp: `**` any characters, `*` any except '/', `?` one character except '/'; everything else literal. */
@@ -170,27 +211,109 @@ function plural(kind: string, n: number): string {
   return n === 1 ? kind.replace(/s$/, '') : kind
 }
 
+/** The distinct-key assignment of one requirement block (all kinds at once: one key fills one role per digest). */
+function assign(
+  req: Requirements,
+  candidates: Map<string, {kinds: Map<string, Set<string>>}>,
+  kindLabel: (kind: string, n: number) => string,
+  where: string,
+  label: string,
+  who: (name: string) => string,
+): {requirements: RequirementResult[]; missing: string[]} {
+  const cands = [...candidates.entries()].map(([id, c]) => ({id, roles: [...c.kinds.entries()].flatMap(([kind, roles]) => [...roles].map((r) => `${kind}:${r}`))}))
+  const {assigned} = maxAssignment(jointThresholds(req), cands)
+  const requirements: RequirementResult[] = []
+  const missing: string[] = []
+  for (const [kind, thresholds] of Object.entries(req)) {
+    for (const [role, threshold] of Object.entries(thresholds)) {
+      const keys = assigned.get(`${kind}:${role}`) ?? []
+      const ok = keys.length >= threshold
+      requirements.push({kind, role, threshold, keys, satisfied: ok})
+      if (!ok) {
+        const got = keys.length === 0 ? 'got none' : `got ${keys.length}: ${keys.map(who).join(', ')}`
+        const elsewhere = [...candidates.entries()].filter(([id, c]) => c.kinds.get(kind)?.has(role) && !keys.includes(id)).map(([id]) => `'${id}'`)
+        const note = elsewhere.length ? ` (${elsewhere.join(', ')} also hold${elsewhere.length === 1 ? 's' : ''} '${role}' but ${elsewhere.length === 1 ? 'was' : 'were'} counted for another role: a key counts once)` : ''
+        missing.push(`${label}: needs ${threshold} distinct '${role}' ${kindLabel(kind, threshold)} for ${where}, ${got}${note}`)
+      }
+    }
+  }
+  return {requirements, missing}
+}
+
+function approvalRefusal(reason: ApprovalRefusal, key: TrustPrincipal | undefined, e: TrustEvidence, signedBy: string): string {
+  const who = key ? principalLabel(key) : `key ${e.signer.keyId}`
+  switch (reason) {
+    case 'self-approval':
+      return `${who} signed this digest (its author) and cannot also approve it: separation of duties (approval ${e.source})`
+    case 'role-not-held':
+      return `${who} approved as '${e.role}', a role the trust policy does not give it (its roles: ${key!.roles.join(', ')}) (approval ${e.source})`
+    case 'no-role':
+      return `${who}: the approval names no role (approval ${e.source})`
+    case 'duplicate':
+      return `${who} already approved this digest as '${signedBy}': one key or identity fills one role per digest (approval ${e.source})`
+    default:
+      return `${who}: ${reason}`
+  }
+}
+
 /** Evaluates evidence against the policy for a target at `now`. Never throws; see `assertTrusted`. */
 export function evaluateTrust(policy: TrustPolicy, target: TrustTarget, evidence: TrustEvidence[], options: {now?: Date} = {}): TrustDecision {
   const now = options.now ?? new Date()
   const where = describeTarget(target)
   const refused: RefusedKey[] = []
   const byName = new Map<string, {key: TrustPrincipal; kinds: Set<string>}>()
-  for (const e of evidence) {
-    const resolved = resolveSigner(policy, e.signer)
-    if (!resolved.principal) {
-      refused.push({key: e.signer.identity?.subject ?? e.signer.name ?? e.signer.keyId, keyId: e.signer.keyId, reason: 'unknown', message: resolved.message, source: e.source})
+  const approvals: ApprovalOutcome[] = []
+  // Each evidence's policy principal: a key by its key id, a keyless signer by the identity its certificate matches.
+  const resolved = evidence.map((e) => resolveSigner(policy, e.signer))
+  // The authors of the digest: every principal (or unknown key) whose plain signature verified, valid in the policy or not.
+  // A keyless identity is one author however many ephemeral keys its certificates carried.
+  const authors = new Set(evidence.flatMap((e, i) => (e.kind === 'signatures' ? [resolved[i].principal?.keyId ?? e.signer.keyId] : [])))
+  // Candidates per principal name: statement kind → roles it may fill (signers by their roles, approvers by the role they claim).
+  const candidates = new Map<string, {kinds: Map<string, Set<string>>}>()
+  const approvedAs = new Map<string, string>()
+  for (const [i, e] of evidence.entries()) {
+    const r = resolved[i]
+    const key = r.principal
+    const unknown = r.principal ? '' : r.message
+    const status = key ? keyStatus(key, now) : undefined
+    if (e.kind === 'approvals') {
+      const role = e.role ?? ''
+      const out: ApprovalOutcome = {key: key?.name ?? e.signer.identity?.subject ?? e.signer.name ?? e.signer.keyId, keyId: key?.keyId ?? e.signer.keyId, role, source: e.source, eligible: false}
+      let reason: ApprovalRefusal | undefined
+      if (!key) reason = 'unknown'
+      else if (!status!.ok) reason = status!.reason
+      else if (authors.has(key.keyId)) reason = 'self-approval'
+      else if (role === '') reason = 'no-role'
+      else if (!key.roles.includes(role)) reason = 'role-not-held'
+      else if (approvedAs.has(key.keyId) && approvedAs.get(key.keyId) !== role) reason = 'duplicate'
+      if (reason) {
+        out.reason = reason
+        out.message = !key ? `${unknown} (approval ${e.source})` : !status!.ok ? status!.message : approvalRefusal(reason, key, e, approvedAs.get(key.keyId) ?? '')
+      } else {
+        out.eligible = true
+        approvedAs.set(key!.keyId, role)
+        const c = candidates.get(key!.name) ?? {kinds: new Map()}
+        c.kinds.set('approvals', new Set([role]))
+        candidates.set(key!.name, c)
+      }
+      approvals.push(out)
+    }
+    if (!key) {
+      if (!refused.some((x) => x.keyId === e.signer.keyId)) refused.push({key: e.signer.identity?.subject ?? e.signer.name ?? e.signer.keyId, keyId: e.signer.keyId, reason: 'unknown', message: unknown, source: e.source})
       continue
     }
-    const key = resolved.principal
-    const status = keyStatus(key, now)
-    if (!status.ok) {
-      if (!refused.some((r) => r.keyId === key.keyId)) refused.push({key: key.name, keyId: key.keyId, reason: status.reason, message: status.message, source: e.source})
+    if (!status!.ok) {
+      if (!refused.some((x) => x.keyId === key.keyId)) refused.push({key: key.name, keyId: key.keyId, reason: status!.reason, message: status!.message, source: e.source})
       continue
     }
     const entry = byName.get(key.name) ?? {key, kinds: new Set<string>()}
     entry.kinds.add(e.kind)
     byName.set(key.name, entry)
+    if (e.kind !== 'approvals') {
+      const c = candidates.get(key.name) ?? {kinds: new Map()}
+      c.kinds.set(e.kind, new Set(key.roles))
+      candidates.set(key.name, c)
+    }
   }
 
   const applicable = policy.scopes.filter((s) => scopeApplies(s, target))
@@ -200,32 +323,46 @@ export function evaluateTrust(policy: TrustPolicy, target: TrustTarget, evidence
       `no scope of the trust policy applies to ${where}; scopes: ${policy.scopes.map((s) => `'${s.name}' (${describeMatch(s)})`).join(', ')}`,
     )
   }
+  const emergencyScopes: string[] = []
+  const who = (name: string) => {
+    const p = byName.get(name)?.key
+    return p && isIdentity(p) ? `identity '${name}'` : `key '${name}'`
+  }
   const scopes: ScopeResult[] = applicable.map((scope) => {
-    const requirements: RequirementResult[] = []
-    for (const [kind, thresholds] of Object.entries(scope.require)) {
-      const signed = [...byName.values()].filter((e) => e.kinds.has(kind))
-      const {assigned} = maxAssignment(thresholds, signed.map((e) => ({id: e.key.name, roles: e.key.roles})))
-      for (const [role, threshold] of Object.entries(thresholds)) {
-        const keys = assigned.get(role) ?? []
-        const ok = keys.length >= threshold
-        requirements.push({kind, role, threshold, keys, satisfied: ok})
-        if (!ok) {
-          const got = keys.length === 0 ? 'got none' : `got ${keys.length}: ${keys.map((k) => (byName.get(k) && isIdentity(byName.get(k)!.key) ? `identity '${k}'` : `key '${k}'`)).join(', ')}`
-          const elsewhere = signed.filter((e) => e.key.roles.includes(role) && !keys.includes(e.key.name)).map((e) => `'${e.key.name}'`)
-          const note = elsewhere.length ? ` (${elsewhere.join(', ')} also hold${elsewhere.length === 1 ? 's' : ''} '${role}' but ${elsewhere.length === 1 ? 'was' : 'were'} counted for another role: a key counts once)` : ''
-          missing.push(`scope '${scope.name}': needs ${threshold} distinct '${role}' ${plural(kind, threshold)} for ${where}, ${got}${note}`)
-        }
-      }
+    const normal = assign(scope.require, candidates, plural, where, `scope '${scope.name}'`, who)
+    const result: ScopeResult = {scope: scope.name, satisfied: normal.missing.length === 0, requirements: normal.requirements}
+    if (result.satisfied) {
+      result.via = 'require'
+      return result
     }
-    return {scope: scope.name, satisfied: requirements.every((r) => r.satisfied), requirements}
+    if (target.emergency !== undefined && scope.emergency) {
+      const em = assign(scope.emergency, candidates, plural, where, `scope '${scope.name}' (emergency path, incident ${target.emergency})`, who)
+      result.emergency = {satisfied: em.missing.length === 0, requirements: em.requirements}
+      if (result.emergency.satisfied) {
+        result.satisfied = true
+        result.via = 'emergency'
+        emergencyScopes.push(scope.name)
+        return result
+      }
+      missing.push(...normal.missing, ...em.missing)
+      return result
+    }
+    missing.push(...normal.missing)
+    if (target.emergency !== undefined) missing.push(`scope '${scope.name}' has no emergency path: the emergency change (incident ${target.emergency}) needs its normal requirements`)
+    return result
   })
+  // Name the approvals that did not count, under the requirement they could not fill.
+  if (missing.length > 0) for (const a of approvals) if (!a.eligible && a.message && a.reason !== 'unknown') missing.push(`approval not counted: ${a.message}`)
+  const satisfied = applicable.length > 0 && scopes.every((s) => s.satisfied)
   return {
-    satisfied: applicable.length > 0 && scopes.every((s) => s.satisfied),
+    satisfied,
     target: where,
     scopes,
     accepted: [...byName.values()].map((e) => ({key: e.key.name, keyId: e.key.keyId, roles: e.key.roles, kinds: [...e.kinds].sort()})),
     refused,
     missing,
+    approvals,
+    ...(target.emergency === undefined ? {} : {emergency: {incident: target.emergency, scopes: emergencyScopes, pendingApproval: emergencyScopes.length > 0}}),
   }
 }
 
@@ -238,7 +375,20 @@ function describeMatch(s: TrustScope): string {
   return parts.length ? parts.join(', ') : 'everything'
 }
 
-/** Throws TRUST_NOT_SATISFIED (exit 2) naming every missing requirement and refused key, unless the decision is satisfied. */
+/**
+ * True when a decision fails only for want of approvals: every applicable scope's signatures are
+ * met, so the refusal is governance (quorum, separation of duties; exit 5), not a bad signature (exit 2).
+ */
+export function onlyApprovalsMissing(decision: TrustDecision): boolean {
+  if (decision.satisfied || decision.scopes.length === 0) return false
+  return decision.scopes.every((s) => s.satisfied || s.requirements.every((r) => r.satisfied || r.kind === 'approvals'))
+}
+
+/**
+ * Throws unless the decision is satisfied, naming every missing requirement and refused key:
+ * APPROVALS_NOT_SATISFIED (GovernanceError, exit 5) when only approvals are missing, else
+ * TRUST_NOT_SATISFIED / TRUST_NO_SCOPE (VerificationError, exit 2).
+ */
 export function assertTrusted(decision: TrustDecision, policyFile: string, rejected: Array<{source: string; message: string}> = []): void {
   if (decision.satisfied) return
   const lines = [
@@ -246,6 +396,15 @@ export function assertTrusted(decision: TrustDecision, policyFile: string, rejec
     ...decision.refused.map((r) => `refused: ${r.message} (${r.source})`),
     ...rejected.map((r) => `rejected: ${r.message}`),
   ]
+  if (onlyApprovalsMissing(decision)) {
+    throw new GovernanceError('APPROVALS_NOT_SATISFIED', lines.join('\n'), {
+      suggestions: [
+        `collect approvals of this exact digest from keys holding the named roles in '${policyFile}' (aibox approve REF --key KEY --role ROLE --note …)`,
+        'the key that signed (pushed) a digest cannot approve it, and an approval counts only for a role its key holds',
+      ],
+      details: {decision, rejected},
+    })
+  }
   const noScope = decision.scopes.length === 0
   throw new VerificationError(noScope ? 'TRUST_NO_SCOPE' : 'TRUST_NOT_SATISFIED', lines.join('\n'), {
     suggestions: noScope

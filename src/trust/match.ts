@@ -1,6 +1,7 @@
 /**
  * Distinct-key thresholds as a bipartite matching: each role needs `n` slots, each key can fill
- * at most one slot of a role it holds (a key counts once per statement kind), and we want the
+ * at most one slot of a role it holds (one key fills one role per digest; evaluate.ts prefixes roles
+ * with their statement kind so that holds across signatures and approvals), and we want the
  * largest assignment (Kuhn's augmenting paths; sizes are tiny). This is what makes "2 security +
  * 1 approver" need three different keys even when one key holds both roles.
  */

@@ -37,12 +37,21 @@ export interface TrustKey extends VerificationKey {
   revoked?: {reason: string; revokedAt?: Date}
 }
 
+/** statement kind (`signatures`, `approvals`) → role → threshold of distinct keys. */
+export type Requirements = Record<string, Record<string, number>>
+
+/** The statement kinds a `require` block may name (schemas/trust-policy.schema.json `requirements`). */
+export const REQUIREMENT_KINDS = ['signatures', 'approvals'] as const
+
 export interface TrustScope {
   name: string
   description?: string
   match: {registry?: string[]; repository?: string[]; tiers?: Tier[]}
-  /** statement kind (e.g. `signatures`) → role → threshold of distinct keys. */
-  require: Record<string, Record<string, number>>
+  require: Requirements
+  /** What accepts an emergency change instead of `require` (README "Governance"); absent: no emergency path. */
+  emergency?: Requirements
+  /** Whether `aibox push` runs the submit gate for this scope; absent: by tier (org, team). */
+  protected?: boolean
 }
 
 export interface TrustPolicy {
@@ -142,7 +151,14 @@ interface RawPolicy {
   identities?: Record<string, RawIdentity>
   keyless?: RawKeyless
   revoked?: Array<{key: string; reason: string; revokedAt?: string}>
-  scopes: Array<{name: string; description?: string; match?: {registry?: string | string[]; repository?: string | string[]; tiers?: Tier[]}; require: Record<string, Record<string, number>>}>
+  scopes: Array<{
+    name: string
+    description?: string
+    match?: {registry?: string | string[]; repository?: string | string[]; tiers?: Tier[]}
+    require: Requirements
+    emergency?: Requirements
+    protected?: boolean
+  }>
 }
 
 function buildPolicy(doc: RawPolicy, file: string, y: ParsedDocument, problems: Problem[]): TrustPolicy {
@@ -241,22 +257,44 @@ function buildPolicy(doc: RawPolicy, file: string, y: ParsedDocument, problems: 
         ...(s.match?.tiers === undefined ? {} : {tiers: s.match.tiers}),
       },
       require: s.require,
+      ...(s.emergency === undefined ? {} : {emergency: s.emergency}),
+      ...(s.protected === undefined ? {} : {protected: s.protected}),
     }
-    for (const [kind, thresholds] of Object.entries(s.require)) {
-      for (const role of Object.keys(thresholds)) {
-        if (!roles.includes(role)) at(`${ptr}${jsonPointer(['require', kind, role])}`, `unknown role '${role}'; built-in roles: ${BUILTIN_ROLES.join(', ')}; declare others under 'roles:'`, true)
+    // Keyless identities are principals like keys: they fill roles and count once each (identities.ts).
+    const usable = [...keys, ...identities].filter((k) => !k.revoked)
+    for (const block of ['require', 'emergency'] as const) {
+      const req = s[block]
+      if (req === undefined) continue
+      for (const [kind, thresholds] of Object.entries(req)) {
+        for (const role of Object.keys(thresholds)) {
+          if (!roles.includes(role)) at(`${ptr}${jsonPointer([block, kind, role])}`, `unknown role '${role}'; built-in roles: ${BUILTIN_ROLES.join(', ')}; declare others under 'roles:'`, true)
+        }
+        // Can the policy's non-revoked keys ever satisfy this requirement?
+        const {assigned} = maxAssignment(thresholds, usable.map((k) => ({id: k.name, roles: k.roles})))
+        const short = Object.entries(thresholds).filter(([role, n]) => (assigned.get(role)?.length ?? 0) < n)
+        if (short.length > 0) {
+          const needed = Object.values(thresholds).reduce((a, b) => a + b, 0)
+          at(
+            `${ptr}${jsonPointer([block, kind])}`,
+            `can never be satisfied: ${short.map(([role, n]) => `'${role}' needs ${n} distinct key(s), ${usable.filter((k) => k.roles.includes(role)).length} non-revoked key(s) hold it`).join('; ')}${needed > 1 ? ` (${needed} distinct keys in total, each counted once)` : ''}`,
+            true,
+          )
+        }
       }
-      // Can the policy's non-revoked keys (and identities) ever satisfy this requirement?
-      const usable = [...keys, ...identities].filter((k) => !k.revoked)
-      const {assigned} = maxAssignment(thresholds, usable.map((k) => ({id: k.name, roles: k.roles})))
-      const short = Object.entries(thresholds).filter(([role, n]) => (assigned.get(role)?.length ?? 0) < n)
-      if (short.length > 0) {
-        const needed = Object.values(thresholds).reduce((a, b) => a + b, 0)
-        at(
-          `${ptr}${jsonPointer(['require', kind])}`,
-          `can never be satisfied: ${short.map(([role, n]) => `'${role}' needs ${n} distinct key(s), ${usable.filter((k) => k.roles.includes(role)).length} non-revoked key(s) hold it`).join('; ')}${needed > 1 ? ` (${needed} distinct keys in total, each counted once)` : ''}`,
-          true,
-        )
+      // Signers never approve the same digest (separation of duties), so all kinds together need distinct keys.
+      const kinds = Object.keys(req)
+      if (kinds.length > 1) {
+        const combined = jointThresholds(req)
+        const {assigned} = maxAssignment(combined, usable.map((k) => ({id: k.name, roles: kinds.flatMap((kind) => k.roles.map((r) => `${kind}:${r}`))})))
+        const filled = [...assigned.values()].reduce((n, ids) => n + ids.length, 0)
+        const needed = Object.values(combined).reduce((a, b) => a + b, 0)
+        if (filled < needed && Object.entries(req).every(([, th]) => maxAssignment(th, usable.map((k) => ({id: k.name, roles: k.roles}))).total === Object.values(th).reduce((a, b) => a + b, 0))) {
+          at(
+            `${ptr}/${block}`,
+            `can never be satisfied: ${kinds.join(' and ')} together need ${needed} distinct keys (a key that signs a digest never counts as its approver, and one key fills one role), but the non-revoked keys can fill only ${filled}`,
+            true,
+          )
+        }
       }
     }
     scopes.push(scope)
@@ -270,6 +308,13 @@ function buildPolicy(doc: RawPolicy, file: string, y: ParsedDocument, problems: 
     ...(identities.length > 0 ? {identities} : {}),
     ...(keyless ? {keyless} : {}),
   }
+}
+
+/** `{kind: {role: n}}` as one threshold table `{"kind:role": n}`, for assignments where a key fills one slot across kinds. */
+export function jointThresholds(req: Requirements): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [kind, thresholds] of Object.entries(req)) for (const [role, n] of Object.entries(thresholds)) out[`${kind}:${role}`] = n
+  return out
 }
 
 function dedupe(problems: Problem[]): Problem[] {

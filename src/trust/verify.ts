@@ -26,7 +26,11 @@ export interface TrustVerifyOptions extends Omit<SignatureVerifyOptions, 'keys' 
 
 /** Turns verified signatures into policy evidence (one per signer). */
 export function evidenceOf(signatures: VerifiedSignature[]): TrustEvidence[] {
-  return signatures.flatMap((s) => s.signers.map((signer) => ({kind: statementKind(s.predicateType), signer, source: s.source})))
+  return signatures.flatMap((s) => {
+    const kind = statementKind(s.predicateType)
+    const role = kind === 'approvals' ? (s.statement?.predicate as {role?: unknown} | undefined)?.role : undefined
+    return s.signers.map((signer) => ({kind, signer, source: s.source, ...(typeof role === 'string' ? {role} : {})}))
+  })
 }
 
 /**

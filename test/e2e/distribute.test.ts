@@ -66,6 +66,7 @@ metadata: {name: e2e}
 keys:
   alice: {path: ${PUB('alice')}, roles: [security]}
   bob: {path: ${PUB('bob')}, roles: [team-lead, approver]}
+  carol: {path: ${PUB('carol')}, roles: [approver]}
 scopes:
   - name: org
     match: {registry: "127.0.0.1:*", repository: policies/org, tiers: [org]}
@@ -100,7 +101,7 @@ scopes:
       expect(events.find((e) => e.event === 'policy.signed' && e.digest === r.json.digest)).to.include({signature: r.json.signature.digest})
     })
     it('prints the digest and every reference for humans', async () => {
-      const r = await ok(['push', TEAM_ALPHA, `${reg.host}/policies/teams/alpha`, '--key', KEY('bob')])
+      const r = await ok(['push', TEAM_ALPHA, `${reg.host}/policies/teams/alpha`, '--key', KEY('bob'), '--against', ORG_BASELINE])
       expect(r.stdout).to.match(/^Pushed team-alpha .* \(tier team\) to 127\.0\.0\.1:\d+\/policies\/teams\/alpha\n/)
       expect(r.stdout).to.match(/digest: +sha256:[0-9a-f]{64}/)
       expect(r.stdout).to.contain(`${reg.host}/policies/teams/alpha@sha256:`)
@@ -278,7 +279,7 @@ scopes:
     it('refuses a signature made for another manifest and attached to this one (exit 2)', async () => {
       const {dir, digest} = await freshLayout('other-digest')
       const store = await LayoutDirStore.open(dir)
-      const team = await ok(['push', TEAM_ALPHA, `oci:${dir}:team`, '--key', KEY('bob'), '--json'])
+      const team = await ok(['push', TEAM_ALPHA, `oci:${dir}:team`, '--key', KEY('bob'), '--against', ORG_BASELINE, '--json'])
       // A valid signature by alice over the org manifest, re-attached as a referrer of the team manifest.
       const bundle = await signSubjects([{digest, annotations: {}}], await privateKey('alice'))
       const subject = await store.resolve('team')
@@ -307,7 +308,9 @@ scopes:
       const s = await ok(['sign', ref, '--key', KEY('bob'), '--json'])
       expectOutputSchema('sign', s.json)
       expect(s.json.reference).to.match(/@sha256:[0-9a-f]{64}$/)
-      const a = await ok(['approve', ref, '--key', KEY('bob'), '--role', 'approver', '--note', 'reviewed the egress list', '--ticket', 'SEC-1234', '--incident', 'INC-9', '--json'])
+      // bob signed, so he may not approve (separation of duties): carol does.
+      await refused(['approve', ref, '--key', KEY('bob'), '--role', 'approver', '--note', 'mine'], 5, 'SELF_APPROVAL')
+      const a = await ok(['approve', ref, '--key', KEY('carol'), '--role', 'approver', '--note', 'reviewed the egress list', '--ticket', 'SEC-1234', '--incident', 'INC-9', '--json'])
       expectOutputSchema('approve', a.json)
       expect(a.json.approval).to.include({role: 'approver', note: 'reviewed the egress list', ticket: 'SEC-1234', incident: 'INC-9'})
       const events = fs.readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
@@ -320,7 +323,7 @@ scopes:
       expect(sigs.every((n: {verified: boolean}) => n.verified)).to.equal(true)
       const approval = d.json.referrers.find((n: {kind: string}) => n.kind === 'approval')
       expect(approval.approval).to.include({role: 'approver', note: 'reviewed the egress list', ticket: 'SEC-1234'})
-      expect(approval.signer.name).to.equal('bob')
+      expect(approval.signer.name).to.equal('carol')
       const human = await ok(['discover', ref])
       expect(human.stdout).to.match(/├── |└── /)
       expect(human.stdout).to.contain('approval')
@@ -334,12 +337,12 @@ scopes:
     it('signs and approves in an oci: layout too, and refuses a reference that is not a policy', async () => {
       await ok(['push', ORG_BASELINE, `oci:${p('signs')}:stable`, '--key', KEY('alice')])
       await ok(['sign', `oci:${p('signs')}:stable`, '--key', KEY('bob'), '--cosign-legacy'])
-      await ok(['approve', `oci:${p('signs')}:stable`, '--key', KEY('alice'), '--role', 'security', '--note', 'ok'])
+      await ok(['approve', `oci:${p('signs')}:stable`, '--key', KEY('carol'), '--role', 'approver', '--note', 'ok'])
       const d = await ok(['discover', `oci:${p('signs')}:stable`, '--key', PUB('alice'), '--key', PUB('bob'), '--json'])
       const kinds = d.json.referrers.map((n: {kind: string; format?: string}) => `${n.kind}:${n.format}`).sort()
       expect(kinds).to.deep.equal(['approval:sigstore-bundle', 'signature:cosign-legacy', 'signature:sigstore-bundle', 'signature:sigstore-bundle'])
       await refused(['sign', `oci:${p('signs')}:sha256-nope`, '--key', KEY('bob')], 3, 'NOT_FOUND')
-      await refused(['approve', `oci:${p('signs')}:stable`, '--key', KEY('bob'), '--role', ' ', '--note', 'x'], 1, 'INVALID_APPROVAL')
+      await refused(['approve', `oci:${p('signs')}:stable`, '--key', KEY('ci'), '--role', ' ', '--note', 'x'], 1, 'INVALID_APPROVAL')
     })
   })
 

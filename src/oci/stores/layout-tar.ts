@@ -610,6 +610,11 @@ export interface WriteLayoutTarOptions {
   digest?: boolean
   /** Called after each blob with the bytes written so far for it. */
   onProgress?: (desc: Descriptor, bytes: number) => void
+  /**
+   * Modification time of every entry (default the epoch). Exports pass SOURCE_DATE_EPOCH here
+   * (reproducible-builds.org): still the same for every entry, so still byte-identical.
+   */
+  mtime?: Date
 }
 
 export interface WriteLayoutTarResult {
@@ -636,6 +641,7 @@ export async function writeLayoutTar(source: LayoutDirStore | string, outFile: s
   const blobs = await reachableBlobs(store, index, opts.signal)
   const digests = [...blobs.keys()].sort()
   const out = path.resolve(outFile)
+  const fixed = {...FIXED, ...(opts.mtime ? {mtime: new Date(Math.floor(opts.mtime.getTime() / 1000) * 1000)} : {})}
   const pack = tar.pack()
   const hash = createHash('sha256')
   let size = 0
@@ -654,16 +660,16 @@ export async function writeLayoutTar(source: LayoutDirStore | string, outFile: s
       (err: unknown) => err,
     )
     try {
-      await addEntry(pack, {name: 'oci-layout', size: OCI_LAYOUT_BYTES.length, mode: 0o644, type: 'file', ...FIXED}, OCI_LAYOUT_BYTES)
+      await addEntry(pack, {name: 'oci-layout', size: OCI_LAYOUT_BYTES.length, mode: 0o644, type: 'file', ...fixed}, OCI_LAYOUT_BYTES)
       const idx = indexBytes(index)
-      await addEntry(pack, {name: 'index.json', size: idx.length, mode: 0o644, type: 'file', ...FIXED}, idx)
-      await addEntry(pack, {name: 'blobs/', size: 0, mode: 0o755, type: 'directory', ...FIXED})
-      await addEntry(pack, {name: 'blobs/sha256/', size: 0, mode: 0o755, type: 'directory', ...FIXED})
+      await addEntry(pack, {name: 'index.json', size: idx.length, mode: 0o644, type: 'file', ...fixed}, idx)
+      await addEntry(pack, {name: 'blobs/', size: 0, mode: 0o755, type: 'directory', ...fixed})
+      await addEntry(pack, {name: 'blobs/sha256/', size: 0, mode: 0o755, type: 'directory', ...fixed})
       for (const digest of digests) {
         throwIfAborted(opts.signal, `writing ${out}`)
         const desc = blobs.get(digest)!
         const stream = await store.fetch(desc, {signal: opts.signal})
-        await addStreamEntry(pack, {name: `blobs/sha256/${digest.slice(7)}`, size: desc.size, mode: 0o644, type: 'file', ...FIXED}, stream, (n) => opts.onProgress?.(desc, n))
+        await addStreamEntry(pack, {name: `blobs/sha256/${digest.slice(7)}`, size: desc.size, mode: 0o644, type: 'file', ...fixed}, stream, (n) => opts.onProgress?.(desc, n))
       }
       pack.finalize()
     } catch (err) {
@@ -732,9 +738,15 @@ async function addStreamEntry(pack: tar.Pack, header: TarHeader, source: Readabl
     for await (const chunk of source) {
       n += (chunk as Buffer).length
       if (!sink.write(chunk as Buffer)) {
+        // Wait for either event and drop both listeners: a listener left behind per wait would pile up on a large blob.
         await new Promise<void>((res) => {
-          sink.once('drain', () => res())
-          sink.once('close', () => res())
+          const done = () => {
+            sink.off('drain', done)
+            sink.off('close', done)
+            res()
+          }
+          sink.on('drain', done)
+          sink.on('close', done)
         })
         if (sink.destroyed) break
       }

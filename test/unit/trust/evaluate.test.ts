@@ -99,6 +99,7 @@ scopes:
               {kind: 'signatures', role: 'security', threshold: 1, keys: ['alice'], satisfied: true},
               {kind: 'signatures', role: 'approver', threshold: 1, keys: ['bob'], satisfied: true},
             ],
+            via: 'require',
           },
         ])
         expect(r.decision.accepted.map((a) => a.key).sort()).to.deep.equal(['alice', 'bob'])

@@ -110,7 +110,7 @@ keys:
 scopes:
   - name: s
     match: {tiers: [galaxy]}
-    require: {signatures: {author: 0}, approvals: {approver: 1}}
+    require: {signatures: {author: 0}, reviews: {approver: 1}}
 `
         expect(problems(text)).to.deep.equal([
           'trust.yaml:1:13 /apiVersion: must be "aibox.dev/v1"',
@@ -118,7 +118,7 @@ scopes:
           "trust.yaml:10:5 /keys/bob/color: unknown field 'color'",
           'trust.yaml:9:12 /keys/bob/roles: must NOT have fewer than 1 items',
           'trust.yaml:13:21 /scopes/0/match/tiers/0: must be "org" or "team" or "project"',
-          "trust.yaml:14:40 /scopes/0/require/approvals: unknown field 'approvals'",
+          "trust.yaml:14:40 /scopes/0/require/reviews: unknown field 'reviews'",
           'trust.yaml:14:36 /scopes/0/require/signatures/author: must be >= 1',
         ])
       })
