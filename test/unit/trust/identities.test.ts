@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import {ValidationError, VerificationError} from '../../../src/errors.js'
 import {KeylessSigner, type SignerInfo, generateKeyPair} from '../../../src/sign/index.js'
-import {type TrustPolicy, evaluateTrust, explainNoIdentity, findIdentity, loadTrustPolicy, parseTrustPolicy, verifyWithTrust} from '../../../src/trust/index.js'
+import {type TrustPolicy, evaluateTrust, explainNoIdentity, findIdentity, loadTrustPolicy, onlyApprovalsMissing, parseTrustPolicy, verifyWithTrust} from '../../../src/trust/index.js'
 import {ROOT, TESTDATA} from '../../helpers/cli.js'
 import {MOCK_ISSUER, type MockSigstore, type TrustFiles, startMockSigstore} from '../../helpers/sigstore-mock.js'
 import {tmpdir} from '../../helpers/tmp.js'
@@ -229,6 +229,60 @@ describe('trust/identities', () => {
       const d = evaluateTrust(policy, target, [ev({...lead, identity: {issuer: ISSUER, subject: 'nobody'}})])
       expect(d.accepted).to.deep.equal([])
       expect(d.refused[0]!.reason).to.equal('unknown')
+    })
+  })
+
+  describe('#evaluateTrust with keyless signers and approvals (governance)', () => {
+    let policy: TrustPolicy
+    const key = generateKeyPair()
+    const lead = {keyId: key.public.keyId, algorithm: key.public.algorithm, hint: key.public.hint, fingerprint: key.public.fingerprint}
+    before(() => {
+      policy = load(
+        `keys:\n  lead:\n    roles: [approver]\n    publicKey: |\n${indent(key.public.pem)}\nidentities:\n  release:\n    issuer: ${ISSUER}\n    subject: ${RELEASE}\n    roles: [security, approver]\n  carol:\n    issuer: ${ISSUER}\n    subject: carol@example.test\n    roles: [approver]\n${keyless}scopes:\n  - name: org\n    require:\n      signatures: {security: 1}\n      approvals: {approver: 2}\n`,
+      )
+    })
+    const sig = (signer: SignerInfo, source: string) => ({kind: 'signatures', signer, source})
+    const approval = (signer: SignerInfo, source: string, role = 'approver') => ({kind: 'approvals', signer, source, role})
+
+    it('counts a keyless identity once per role per digest, however many certificates approved', () => {
+      const d = evaluateTrust(policy, target, [sig(keylessSigner(RELEASE), 's.json'), approval(keylessSigner('carol@example.test'), 'c1.json'), approval(keylessSigner('carol@example.test'), 'c2.json')])
+      expect(d.satisfied).to.equal(false)
+      expect(onlyApprovalsMissing(d)).to.equal(true)
+      expect(d.scopes[0]!.requirements.map((r) => [r.kind, r.role, r.keys])).to.deep.equal([
+        ['signatures', 'security', ['release']],
+        ['approvals', 'approver', ['carol']],
+      ])
+      expect(d.approvals.map((a) => [a.key, a.keyId, a.eligible])).to.deep.equal([
+        ['carol', 'identity:carol', true],
+        ['carol', 'identity:carol', true],
+      ])
+      expect(d.missing[0]).to.equal("scope 'org': needs 2 distinct 'approver' approvals for registry.example.com/policies/org (tier org), got 1: identity 'carol'")
+    })
+    it('lets identities and keys approve together', () => {
+      const d = evaluateTrust(policy, target, [sig(keylessSigner(RELEASE), 's.json'), approval(keylessSigner('carol@example.test'), 'c.json'), approval(lead, 'l.json')])
+      expect(d.satisfied).to.equal(true)
+      expect(d.scopes[0]!.requirements[1]!.keys).to.have.members(['carol', 'lead'])
+    })
+    it('never counts the keyless signer of a digest as its approver, even with another certificate', () => {
+      const d = evaluateTrust(policy, target, [sig(keylessSigner(RELEASE), 's.json'), approval(keylessSigner(RELEASE), 'r.json'), approval(lead, 'l.json')])
+      expect(d.satisfied).to.equal(false)
+      const self = d.approvals.find((a) => a.source === 'r.json')!
+      expect([self.key, self.eligible, self.reason]).to.deep.equal(['release', false, 'self-approval'])
+      expect(self.message).to.equal("identity 'release' signed this digest (its author) and cannot also approve it: separation of duties (approval r.json)")
+      expect(d.missing).to.include(`approval not counted: ${self.message}`)
+    })
+    it('refuses an approval by an unknown identity, naming why', () => {
+      const d = evaluateTrust(policy, target, [sig(keylessSigner(RELEASE), 's.json'), approval(keylessSigner('mallory@example.test'), 'm.json')])
+      const a = d.approvals[0]!
+      expect([a.key, a.eligible, a.reason]).to.deep.equal(['mallory@example.test', false, 'unknown'])
+      expect(a.message).to.match(/^certificate identity 'mallory@example\.test'.*\(approval m\.json\)$/)
+    })
+    it('refuses at load time a scope only one identity could fill as both signer and approver', () => {
+      expect(
+        problems(`identities:\n  release:\n    issuer: ${ISSUER}\n    subject: ${RELEASE}\n    roles: [security, approver]\n${keyless}scopes:\n  - name: org\n    require:\n      signatures: {security: 1}\n      approvals: {approver: 1}\n`),
+      ).to.deep.equal([
+        '/scopes/0/require: can never be satisfied: signatures and approvals together need 2 distinct keys (a key that signs a digest never counts as its approver, and one key fills one role), but the non-revoked keys can fill only 1',
+      ])
     })
   })
 
