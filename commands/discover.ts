@@ -61,7 +61,7 @@ With a repository (no tag or digest) and --trust (or --key), prints that summary
         for (const g of versions) this.printGovernance(g, '')
         return {reference: args.ref, location: opened.target.location, verifiedWith, versions}
       }
-      const r = await discoverReferrers(opened.target, opened.selector, {keys, keySource: v.trust ? 'trust' : 'keys'})
+      const r = await discoverReferrers(opened.target, opened.selector, {keys, keySource: v.trust ? 'trust' : 'keys', ...(v.trust?.keyless ? {keyless: v.trust.keyless, identities: v.trust.identities ?? []} : {})})
       this.log(`${args.ref}@${r.digest}${r.artifactType ? ` (${r.artifactType})` : ''}`)
       if (r.referrers.length === 0) this.log('└── (no referrers)')
       this.printTree(r.referrers, '')
@@ -85,7 +85,7 @@ With a repository (no tag or digest) and --trust (or --key), prints that summary
     if (g.emergency) this.log(`${indent}  emergency change, incident ${g.emergency.incident}`)
     for (const s of g.signers) {
       const roles = s.countedAs.length ? `counted as ${s.countedAs.join(', ')}` : s.roles.length ? `roles ${s.roles.join(', ')}` : 'not in the trust policy'
-      this.log(`${indent}  signed by '${s.key}' (${s.keyId}; ${roles})${s.created ? ` ${s.created}` : ''}`)
+      this.log(`${indent}  signed by '${s.key}' (${s.identity ? `keyless ${s.identity.subject}, issuer ${s.identity.issuer}` : s.keyId}; ${roles})${s.created ? ` ${s.created}` : ''}`)
     }
     if (g.signers.length === 0) this.log(`${indent}  signed by nobody the keys trust`)
     for (const a of g.approvals) {
@@ -120,7 +120,8 @@ With a repository (no tag or digest) and --trust (or --key), prints that summary
 
 function describe(n: DiscoverNode): string {
   const status = n.verified === undefined ? (n.kind === 'signature' || n.kind === 'approval' || n.kind === 'attestation' ? ' [unverified]' : '') : n.verified ? ' [verified]' : ' [NOT VERIFIED]'
-  const who = n.signer ? ` by ${n.signer.name === undefined ? n.signer.keyId : `'${n.signer.name}' (${n.signer.keyId})`}` : n.keyHint ? ` key hint ${n.keyHint}` : ''
+  const s = n.signer
+  const who = s ? ` by ${s.identity ? `${s.identity.subject} (issuer ${s.identity.issuer}, keyless)` : s.name === undefined ? s.keyId : `'${s.name}' (${s.keyId})`}` : n.keyHint ? ` key hint ${n.keyHint}` : ''
   const what = n.kind === 'attestation' ? `attestation ${n.predicateType ?? ''}` : n.kind === 'artifact' ? `artifact ${n.artifactType ?? ''}` : n.kind
   return `${what}${n.format === 'cosign-legacy' ? ' (legacy .sig)' : ''} ${n.id}${who}${status}${n.created ? ` ${n.created}` : ''}`
 }

@@ -2,8 +2,10 @@ import {Args, Flags} from '@oclif/core'
 
 import {auditLogFlag} from '../src/cli/audit-flags.js'
 import {BaseCommand} from '../src/cli/base.js'
+import {keylessFlags, keylessSignerFromFlags} from '../src/cli/keyless-flags.js'
 import {TransferProgress} from '../src/cli/progress.js'
 import {loadSigningKey, registryFlags, registriesOf, registryOptions, signingKeyFlags} from '../src/cli/registry-flags.js'
+import {InputError} from '../src/errors.js'
 import {type GovernedPushResult, governedPush} from '../src/govern/index.js'
 import {loadTrustPolicy} from '../src/trust/index.js'
 
@@ -21,6 +23,8 @@ Emergency change: --emergency --incident ID marks the change in the signed manif
 
 The same bundle always gives the same manifest digest: nothing time-dependent is packed, except org.opencontainers.image.created when SOURCE_DATE_EPOCH is set. A version with build metadata (1.0.0+abc) is tagged 1.0.0_abc (tags cannot hold "+").
 
+Keyless (--keyless instead of --key): the signature is made with YOUR Sigstore before anything is pushed — a Fulcio certificate (--fulcio-url / AIBOX_FULCIO_URL) for the OIDC token in SIGSTORE_ID_TOKEN (or AIBOX_OIDC_TOKEN), a Rekor entry (--rekor-url / AIBOX_REKOR_URL) and/or an RFC 3161 timestamp (--tsa-url / AIBOX_TSA_URL). Key-based signing stays the default and needs no network besides the destination.
+
 Writes policy.pushed and policy.signed (and policy.emergency) to the audit log.`
   static override examples = [
     'COSIGN_PASSWORD=… <%= config.bin %> push org/baseline.yaml registry.example.com/policies/org:stable --key release.key',
@@ -28,6 +32,7 @@ Writes policy.pushed and policy.signed (and policy.emergency) to the audit log.`
     '<%= config.bin %> push teams/alpha/policy.yaml oci:./policies/team --key lead.key --against org/baseline.yaml --draft',
     '<%= config.bin %> push org/baseline.yaml registry.example.com/policies/org --key security.key --emergency --incident INC-4711 --reason "block exfiltration host" --trust trust.yaml',
     '<%= config.bin %> push org/baseline.yaml oci:./policies --key release.key --tag stable --json',
+    'SIGSTORE_ID_TOKEN=… <%= config.bin %> push org/baseline.yaml registry.example.com/policies/org:stable --keyless --fulcio-url https://fulcio.example.com --rekor-url https://rekor.example.com',
   ]
   static override args = {
     bundle: Args.string({description: 'the policy bundle file (YAML or JSON)', required: true}),
@@ -35,6 +40,8 @@ Writes policy.pushed and policy.signed (and policy.emergency) to the audit log.`
   }
   static override flags = {
     ...signingKeyFlags,
+    key: Flags.string({summary: 'private key file (cosign format) to sign with; or --keyless', helpValue: 'FILE', helpGroup: 'KEY'}),
+    ...keylessFlags,
     tag: Flags.string({summary: 'also tag it with this channel (repeatable)', multiple: true, helpValue: 'TAG'}),
     'cosign-legacy': Flags.boolean({summary: "also write cosign's legacy sha256-<hex>.sig signature (for cosign v1/v2 verifiers)"}),
     'no-source': Flags.boolean({summary: 'do not include the YAML source layer (only the canonical JSON)'}),
@@ -52,8 +59,11 @@ Writes policy.pushed and policy.signed (and policy.emergency) to the audit log.`
 
   async run(): Promise<PushResult> {
     const {args, flags} = await this.parse(Push)
+    const keyless = keylessSignerFromFlags(flags)
+    if (keyless && flags['key-password-stdin']) throw new InputError('PASSWORD_WITH_KEYLESS', '--key-password-stdin is the key password: keyless signing has no key file')
+    if (keyless && flags['cosign-legacy']) throw new InputError('LEGACY_WITH_KEYLESS', "--cosign-legacy writes cosign's key-signed .sig layout; keyless signatures are Sigstore bundle referrers only")
     const trust = flags.trust ? loadTrustPolicy(flags.trust) : undefined
-    const key = await loadSigningKey(flags)
+    const key = keyless ? undefined : await loadSigningKey({...flags, key: flags.key!})
     const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.ref, ...(flags.against ?? []))})
     const progress = new TransferProgress({enabled: this.interactive, label: `push ${args.ref}`})
     let r: GovernedPushResult
@@ -61,7 +71,7 @@ Writes policy.pushed and policy.signed (and policy.emergency) to the audit log.`
       r = await governedPush({
         bundle: args.bundle,
         reference: args.ref,
-        key,
+        ...(keyless ? {keyless} : {key}),
         tags: flags.tag,
         cosignLegacy: flags['cosign-legacy'],
         includeSource: !flags['no-source'],
@@ -81,7 +91,8 @@ Writes policy.pushed and policy.signed (and policy.emergency) to the audit log.`
     this.log(`Pushed ${r.name} ${r.version} (tier ${r.tier})${r.draft ? ' as a DRAFT' : ''}${r.emergency ? ` as an EMERGENCY change (incident ${r.emergency.incident})` : ''} to ${r.repository}`)
     this.log(`  digest:    ${r.digest}`)
     this.log(`  content:   ${r.contentDigest}`)
-    this.log(`  signed by: ${r.signature.keyId} (signature ${r.signature.digest})`)
+    const who = r.signature.keyless ? `${r.signature.keyless.identity.subject} (issuer ${r.signature.keyless.identity.issuer}, keyless: ${r.signature.keyless.tlogEntries} tlog entr${r.signature.keyless.tlogEntries === 1 ? 'y' : 'ies'}, ${r.signature.keyless.timestamps} timestamp(s))` : r.signature.keyId
+    this.log(`  signed by: ${who} (signature ${r.signature.digest})`)
     if (r.legacySignature) this.log(`  legacy:    ${r.legacySignature.tag}`)
     if (g.protected) {
       this.log(`  gate:      ${g.ok ? 'passed' : 'FAILED'} (${g.protectedBy}): tighten-only ${g.tightenOnly.status}, tests ${g.tests.status}${g.tests.passed + g.tests.failed > 0 ? ` (${g.tests.passed} passed, ${g.tests.failed} failed)` : ''}`)

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {auditLogFlag} from '../src/cli/audit-flags.js'
 import {BaseCommand} from '../src/cli/base.js'
+import {keylessFlags, keylessSignerFromFlags} from '../src/cli/keyless-flags.js'
 import {isReferenceArgument} from '../src/cli/reference-arg.js'
 import {connectionFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
 import {type SignReferenceResult, signReference} from '../src/distribute/index.js'
@@ -11,7 +12,7 @@ import {PasswordSession, SIGN_FORMATS, type SignFileResult, type SignFormat, loa
 export type SignResult = Omit<SignFileResult, 'text'> | SignReferenceResult
 
 export default class Sign extends BaseCommand<SignResult> {
-  static override summary = 'Sign a file, or a pushed policy reference, with a Cosign-compatible key'
+  static override summary = 'Sign a file, or a pushed policy reference, with a Cosign-compatible key (or keyless, with your own Sigstore)'
   static override description = `TARGET is a file or a reference. It is a reference when it starts with oci: or oci-archive:, or when no such file exists and it reads as registry/repo:tag or registry/repo@sha256:…; otherwise it is a file.
 
 A reference: the policy manifest it names is signed like cosign sign --key does (a Sigstore bundle v0.3 referrer whose in-toto statement names the manifest digest, predicateType https://sigstore.dev/cosign/sign/v1), and with --cosign-legacy also in cosign's legacy sha256-<hex>.sig layout. Registry credentials come from docker's config.json (docker login); --password-stdin is the key's password here.
@@ -22,12 +23,15 @@ A file — formats (--format):
   raw      base64 signature over the file's bytes (cosign sign-blob; no trailing newline in --output files)
   message  Sigstore bundle v0.3 with a message signature over the file (cosign sign-blob --bundle)
 
-The signature goes to --output (written atomically) or to stdout. Signing is offline: no transparency log, no timestamp authority, no network (except to attach to a reference).`
+The signature goes to --output (written atomically) or to stdout. Signing with --key is offline: no transparency log, no timestamp authority, no network (except to attach to a reference).
+
+Keyless (--keyless, instead of --key): an ephemeral key is certified by YOUR Fulcio (--fulcio-url or AIBOX_FULCIO_URL) for the OIDC identity token in SIGSTORE_ID_TOKEN (or AIBOX_OIDC_TOKEN), and the signature is witnessed by your Rekor (--rekor-url / AIBOX_REKOR_URL) and/or timestamp authority (--tsa-url / AIBOX_TSA_URL). The result is a Sigstore bundle v0.3 with the certificate, the tlog entry and/or the RFC 3161 timestamp (--format bundle or message). Verify it with a trust policy that lists the identity (README "Keyless signing").`
 
   static override examples = [
     'COSIGN_PASSWORD= <%= config.bin %> sign policy.yaml --key cosign.key --output policy.yaml.sigstore.json',
     '<%= config.bin %> sign policy.yaml --key cosign.key --format raw > policy.yaml.sig',
     '<%= config.bin %> sign registry.example.com/policies/org:1.4.0 --key second-signer.key',
+    'SIGSTORE_ID_TOKEN=$(get-ci-token) <%= config.bin %> sign policy.yaml --keyless --fulcio-url https://fulcio.example.com --rekor-url https://rekor.example.com -o policy.yaml.sigstore.json',
   ]
 
   static override args = {
@@ -35,7 +39,8 @@ The signature goes to --output (written atomically) or to stdout. Signing is off
   }
 
   static override flags = {
-    key: Flags.string({description: 'the private key file (cosign format)', required: true}),
+    key: Flags.string({description: 'the private key file (cosign format); or --keyless'}),
+    ...keylessFlags,
     format: Flags.string({description: 'signature format (files only)', options: [...SIGN_FORMATS], default: 'bundle'}),
     output: Flags.string({description: 'write the signature to this file instead of stdout (files only)'}),
     'password-stdin': Flags.boolean({description: 'read the key password from stdin (one trailing newline is dropped)', aliases: ['key-password-stdin']}),
@@ -46,30 +51,37 @@ The signature goes to --output (written atomically) or to stdout. Signing is off
 
   async run(): Promise<SignResult> {
     const {args, flags} = await this.parse(Sign)
+    const keyless = keylessSignerFromFlags(flags)
+    if (keyless && flags['password-stdin']) throw new InputError('PASSWORD_WITH_KEYLESS', '--password-stdin is the key password: keyless signing has no key file')
     const passwords = new PasswordSession({passwordStdin: flags['password-stdin']})
     if (isReferenceArgument(args.file)) {
       if (flags.output) throw new InputError('OUTPUT_WITH_REFERENCE', '--output applies to files: a reference is signed in place (the signature is attached to it)')
-      const key = await loadPrivateKey(flags.key, {password: passwords.decrypt})
+      if (keyless && flags['cosign-legacy']) throw new InputError('LEGACY_WITH_KEYLESS', "--cosign-legacy writes cosign's key-signed .sig layout; keyless signatures are Sigstore bundle referrers only")
+      const key = keyless ? undefined : await loadPrivateKey(flags.key!, {password: passwords.decrypt})
       const r = await signReference({
         reference: args.file,
-        key,
+        ...(keyless ? {keyless} : {key}),
         cosignLegacy: flags['cosign-legacy'],
         registry: await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.file)}),
         audit: {log: flags['audit-log']},
       })
-      this.log(`Signed ${r.reference} with key ${r.signature.keyId}: signature ${r.signature.digest}${r.legacySignature ? ` (and ${r.legacySignature.tag})` : ''}`)
+      const by = r.signature.keyless ? `as ${r.signature.keyless.identity.subject} (issuer ${r.signature.keyless.identity.issuer}, keyless)` : `with key ${r.signature.keyId}`
+      this.log(`Signed ${r.reference} ${by}: signature ${r.signature.digest}${r.legacySignature ? ` (and ${r.legacySignature.tag})` : ''}`)
       return r
     }
     if (flags['cosign-legacy']) throw new InputError('LEGACY_WITH_FILE', '--cosign-legacy applies to references: a file signature has no .sig tag')
     const {text, ...result} = await signFile({
       file: args.file,
-      keyFile: flags.key,
+      ...(keyless ? {keyless} : {keyFile: flags.key!, passwords}),
       format: flags.format as SignFormat,
       output: flags.output,
-      passwords,
     })
-    if (result.output) this.log(`Signed ${result.file} (${result.digest}) with key ${result.key.keyId}: ${result.output}`)
-    else if (!this.json) process.stdout.write(text)
+    const by = result.keyless ? `as ${result.keyless.identity.subject} (issuer ${result.keyless.identity.issuer}, keyless)` : `with key ${result.key.keyId}`
+    if (result.output) this.log(`Signed ${result.file} (${result.digest}) ${by}: ${result.output}`)
+    else if (!this.json) {
+      if (result.keyless) this.info(`Signed ${result.file} (${result.digest}) ${by}`)
+      process.stdout.write(text)
+    }
     return result
   }
 }

@@ -20,7 +20,7 @@ A reference is verified as aibox pull does, without writing anything (a draft- t
 
 For a file, the signature kind is detected: Sigstore bundle v0.1-v0.3 (DSSE or message signature; public key or certificate), DSSE envelope, cosign sign-blob signature (base64 with or without newline, or raw DER), cosign's legacy LocalSignedPayload bundle, or a containers/image sigstore-json signature (then FILE is the image manifest).
 
-A statement's subject must name FILE's digest (or the envelope's payload must be FILE). Transparency-log entries and timestamps are reported but not checked (like cosign --insecure-ignore-tlog): verification makes no network call.
+A statement's subject must name FILE's digest (or the envelope's payload must be FILE). With --key, transparency-log entries and timestamps are reported but not checked (like cosign --insecure-ignore-tlog). A keyless signature (a Fulcio certificate) is verified with the trust policy's keyless trust material — certificate chain, tlog entries, RFC 3161 timestamps — and its certified identity (issuer + subject) must match one of the policy's identities. Verification never makes a network call.
 
 With --key, every --signature must verify with one of the keys. With --trust, the signatures are checked against the trust policy: every scope matching --ref / --tier must have its thresholds met by distinct, valid, unrevoked keys, approvals included (a key that signed never counts as an approver; approvals only count for roles their key holds).
 
@@ -78,7 +78,7 @@ Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not ex
       : await verifyFileWithKeys({file: args.file, signatures: flags.signature, keyFiles: flags.key ?? []})
     this.log(`Verified ${result.file} (${result.digest})`)
     for (const s of result.signatures) {
-      this.log(`  ${s.source}: ${describe(s)}, signed by ${s.signers.map((k) => (k.name ? `'${k.name}' (${k.keyId})` : k.keyId)).join(', ')}`)
+      this.log(`  ${s.source}: ${describe(s)}, signed by ${s.signers.map((k) => (k.identity ? `${k.identity.subject} (issuer ${k.identity.issuer}, keyless)` : k.name ? `'${k.name}' (${k.keyId})` : k.keyId)).join(', ')}`)
       for (const w of s.warnings) this.info(`  note: ${s.source}: ${w}`)
     }
     if (isTrustResult(result)) {

@@ -53,7 +53,7 @@ export interface AuditEventFields {
     /** The submit gate's outcome (README "Governance"). */
     gate?: 'passed' | 'failed' | 'not-protected'
   }
-  'policy.signed': AuditSubject & {keyId: string; signature?: string}
+  'policy.signed': AuditSubject & {keyId: string; signature?: string; identity?: string; issuer?: string}
   'policy.approved': AuditSubject & {keyId: string; role: string; note?: string; ticket?: string; incident?: string; attestation?: string}
   'policy.loaded': AuditSubject & {
     source: LoadSource
@@ -105,8 +105,8 @@ export const AUDIT_EVENTS: {readonly [E in AuditEventName]: EventSpec} = {
     },
   },
   'policy.signed': {
-    summary: 'a signature by key keyId was attached to the policy manifest',
-    fields: {keyId: req('string'), signature: opt('digest')},
+    summary: 'a signature by key keyId (keyless: the ephemeral key certified for identity, issued by OIDC issuer) was attached to the policy manifest',
+    fields: {keyId: req('string'), signature: opt('digest'), identity: opt('string'), issuer: opt('string')},
   },
   'policy.approved': {
     summary: 'an approval attestation (role, note, ticket) by key keyId was attached',

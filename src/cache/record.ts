@@ -17,7 +17,7 @@ import {VerificationError} from '../errors.js'
 import {copy, copyGraph} from '../oci/copy.js'
 import {LayoutDirStore} from '../oci/stores/layout-dir.js'
 import {type Descriptor, type ReadOnlyTarget, isGraphTarget} from '../oci/target.js'
-import {keyStatus} from '../trust/evaluate.js'
+import {keyStatus, resolveSigner} from '../trust/evaluate.js'
 import type {TrustPolicy} from '../trust/policy.js'
 import type {PolicyCache} from './cache.js'
 import type {CacheEntry, CacheOrigin, CacheTier, TrustStamp} from './state.js'
@@ -54,8 +54,9 @@ export function checkVersionChange(previous: CacheEntry | undefined, verified: V
   const incident = verified.approvals.filter((a) => {
     if (typeof a.incident !== 'string' || a.incident.trim() === '') return false
     if (!options.trust) return true
-    const key = options.trust.keys.find((k) => k.keyId === a.signer.keyId)
-    return key !== undefined && keyStatus(key, now).ok
+    // A key, or a keyless identity whose certificate was verified with the policy's Sigstore material.
+    const principal = resolveSigner(options.trust, a.signer).principal
+    return principal !== undefined && keyStatus(principal, now).ok
   })
   const where = options.reference ?? previous.reference
   const sameVersion = order === 0 || previous.version === verified.version

@@ -41,7 +41,8 @@ export function summarizeVerified(v: VerifiedPolicy): VerifiedPolicySummary {
 
 /** Human lines describing who signed and approved. */
 export function verifiedLines(v: VerifiedPolicy): string[] {
-  const name = (s: {name?: string; keyId: string}) => (s.name === undefined ? s.keyId : `'${s.name}' (${s.keyId})`)
+  const name = (s: {name?: string; keyId: string; identity?: {issuer: string; subject: string}}) =>
+    s.identity ? `${s.identity.subject} (issuer ${s.identity.issuer}, keyless)` : s.name === undefined ? s.keyId : `'${s.name}' (${s.keyId})`
   const lines = v.signatures.map((s) => `  signed by ${name(s.signer)}${s.format === 'cosign-legacy' ? ' (legacy .sig)' : ''}`)
   for (const a of v.approvalSummary ?? []) {
     const verdict = a.eligible === false ? ` [not counted: ${a.reason ?? 'refused'}]` : ''

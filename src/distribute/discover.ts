@@ -9,6 +9,8 @@ import {isOciError} from '../oci/errors.js'
 import {parseManifest} from '../oci/manifest.js'
 import {fetchAll} from '../oci/content.js'
 import type {Descriptor, ReadOnlyTarget} from '../oci/target.js'
+import type {KeylessTrust} from '../sign/keyless-trust.js'
+import {type TrustIdentity, explainNoIdentity, findIdentity} from '../trust/identities.js'
 import type {SignerInfo, VerificationKey} from '../sign/types.js'
 import {COSIGN_SIGN_PREDICATE_TYPE} from '../sign/statement.js'
 import {APPROVAL_PREDICATE_TYPE, type ReferrerRecord, listPolicyReferrers, verifyReferrers} from './referrers.js'
@@ -49,6 +51,10 @@ export interface DiscoverOptions {
   keys?: VerificationKey[]
   /** Name of what `keys` came from, for the result. */
   keySource?: 'keys' | 'trust'
+  /** A trust policy's keyless trust material: keyless signatures are then verified and their identity shown. */
+  keyless?: KeylessTrust
+  /** The trust policy's identities: a keyless signer matching none of them is marked not verified, with why. */
+  identities?: TrustIdentity[]
   /** Referrers of referrers, how deep (default 4). */
   depth?: number
   signal?: AbortSignal
@@ -103,11 +109,16 @@ async function nodesFor(target: ReadOnlyTarget, subject: Descriptor, options: Di
     if (r.problem !== undefined) node.problem = r.problem
     if (node.kind === 'approval') node.approval = approvalFields(claim.predicate)
     if (options.keys && (r.kind === 'sigstore-bundle' || r.kind === 'cosign-legacy')) {
-      const v = verifyReferrers([r], subject, options.keys)
+      const v = verifyReferrers([r], subject, options.keys, options.keyless ? {keyless: options.keyless} : {})
       const ok = v.signatures[0] ?? v.approvals[0] ?? v.attestations[0]
       node.verified = ok !== undefined
       if (ok) node.signer = ok.signer
       else node.problem = v.rejected[0]?.reason ?? node.problem
+      const identity = ok?.signer.identity
+      if (identity && options.identities && !findIdentity(options.identities, identity)) {
+        node.verified = false
+        node.problem = explainNoIdentity(options.identities, identity)
+      }
       if (v.approvals[0]) {
         const {referrer: _r, signer: _s, ...fields} = v.approvals[0]
         node.approval = fields

@@ -10,10 +10,11 @@ import {AiboxError, InputError, errorMessage} from '../errors.js'
 import {type CopyGraphOptions, copyGraph} from '../oci/copy.js'
 import {assertTag} from '../oci/reference.js'
 import type {Descriptor, GraphTarget} from '../oci/target.js'
+import type {KeylessSigner} from '../sign/keyless.js'
 import type {PrivateKeyInfo} from '../sign/keys.js'
 import {LocalKeySigner} from '../sign/signer.js'
 import {DRAFT_TAG_PREFIX, type PackPolicyOptions, isDraftTag, packPolicy} from './pack.js'
-import {type ApprovalPredicate, attachApproval, attachLegacySignature, attachSignature} from './referrers.js'
+import {type ApprovalPredicate, type AttachedReferrer, attachApproval, attachKeylessSignature, attachLegacySignature, attachSignature, signSubjectKeyless} from './referrers.js'
 import {type OpenOptions, type OpenedTarget, openForWrite, requireSelector, withDigest, withTag} from './targets.js'
 import {readPolicyManifest} from './verify.js'
 
@@ -27,7 +28,10 @@ export interface PushPolicyOptions extends OpenOptions, Pick<PackPolicyOptions, 
   bundle: string | LoadedBundle
   /** `registry/repo`, `registry/repo:channel` or `oci:DIR[:tag]`. */
   reference: string
-  key: PrivateKeyInfo
+  /** The signing key; exactly one of `key` and `keyless`. */
+  key?: PrivateKeyInfo
+  /** Sign keyless with your own Sigstore instead of a key (README "Keyless signing"). */
+  keyless?: KeylessSigner
   /** More channel tags (`stable`, …); the version tag and the reference's tag are always set. */
   tags?: string[]
   /** Also write cosign's legacy `sha256-<hex>.sig` signature. */
@@ -67,7 +71,7 @@ export interface PushPolicyResult {
   layers: Descriptor[]
   /** Bytes of the artifact (manifest, config and layers). */
   size: number
-  signature: {digest: string; keyId: string}
+  signature: SignatureSummary
   legacySignature?: {tag: string; digest: string; layers: number}
   /** True for a draft push (only `draft-` tags). */
   draft: boolean
@@ -96,6 +100,35 @@ export function pushTags(version: string, refTag: string | undefined, extra: str
   return [...new Set([versionTag(version), ...asked])]
 }
 
+/** The signature referrer written, and for keyless signatures who was certified and what witnessed it. */
+export interface SignatureSummary {
+  digest: string
+  keyId: string
+  keyless?: AttachedReferrer['keyless']
+}
+
+function summary(sig: AttachedReferrer): SignatureSummary {
+  return {digest: sig.descriptor.digest, keyId: sig.keyId, ...(sig.keyless ? {keyless: sig.keyless} : {})}
+}
+
+/** Exactly one of key / keyless; the legacy `.sig` layout is key-only. Checked before any work. */
+function signingMode(options: {key?: PrivateKeyInfo; keyless?: KeylessSigner; cosignLegacy?: boolean}): LocalKeySigner | KeylessSigner {
+  if ((options.key === undefined) === (options.keyless === undefined)) {
+    throw new InputError('KEY_OR_KEYLESS', 'signing needs exactly one of a key (--key) or keyless signing (--keyless)')
+  }
+  if (options.keyless && options.cosignLegacy) {
+    throw new InputError('LEGACY_WITH_KEYLESS', "--cosign-legacy writes cosign's key-signed .sig layout; keyless signatures are Sigstore bundle referrers only", {
+      suggestions: ['drop --cosign-legacy (cosign v3 reads the bundle referrer)'],
+    })
+  }
+  return options.keyless ?? new LocalKeySigner(options.key!)
+}
+
+/** Audit fields of a signature: the key id, and for keyless signatures the certified identity. */
+function signedFields(sig: AttachedReferrer): {keyId: string; signature: string; identity?: string; issuer?: string} {
+  return {keyId: sig.keyId, signature: sig.descriptor.digest, ...(sig.keyless ? {identity: sig.keyless.identity.subject, issuer: sig.keyless.identity.issuer} : {})}
+}
+
 function auditFailure(err: unknown, what: string): AiboxError {
   return new AiboxError('AUDIT_FAILED', `${what}, but the audit log could not be written: ${errorMessage(err)}`, {
     cause: err,
@@ -115,6 +148,7 @@ async function withTarget<T>(reference: string, options: OpenOptions, fn: (t: Op
 
 /** Loads, validates, canonicalises, packs, pushes, signs and tags a policy bundle. */
 export async function pushPolicy(options: PushPolicyOptions): Promise<PushPolicyResult> {
+  const mode = signingMode(options)
   const bundle = typeof options.bundle === 'string' ? loadBundle(options.bundle) : options.bundle
   if (options.draft && options.emergency) throw new InputError('DRAFT_EMERGENCY', 'an emergency change is a release: it cannot be a draft')
   const packed = await packPolicy(bundle, {includeSource: options.includeSource, created: options.created, env: options.env, ...(options.emergency ? {emergency: options.emergency.incident} : {})})
@@ -124,11 +158,16 @@ export async function pushPolicy(options: PushPolicyOptions): Promise<PushPolicy
     }
     const tags = pushTags(packed.version, dst.reference.tag, options.tags ?? [], options.draft ?? false)
     for (const t of tags) assertTag(t)
-    const signer = new LocalKeySigner(options.key)
+    // Keyless: certificate and witnesses before anything is written, so an unreachable Fulcio leaves the destination untouched.
+    const keylessSignature = mode instanceof LocalKeySigner ? undefined : await signSubjectKeyless(mode, packed.manifest)
     await copyGraph(packed.store, dst.target, packed.manifest, {onProgress: options.onProgress, signal: options.signal})
-    const sig = await attachSignature(dst.target, packed.manifest, signer, {now: options.now, signal: options.signal})
+    const attach = {now: options.now, signal: options.signal}
+    const sig = keylessSignature
+      ? await attachKeylessSignature(dst.target, packed.manifest, keylessSignature, attach)
+      : await attachSignature(dst.target, packed.manifest, mode as LocalKeySigner, attach)
     let legacy: PushPolicyResult['legacySignature']
-    if (options.cosignLegacy) {
+    if (options.cosignLegacy && mode instanceof LocalKeySigner) {
+      const signer = mode
       const r = dst.reference
       const dockerReference = r.kind === 'registry' ? `${r.registry}/${r.repository}` : dst.display
       const l = await attachLegacySignature(dst.target, packed.manifest, signer, {dockerReference, now: options.now, signal: options.signal})
@@ -148,7 +187,7 @@ export async function pushPolicy(options: PushPolicyOptions): Promise<PushPolicy
       refs: [...tags.map((t) => withTag(dst.reference, t)), withDigest(dst.reference, packed.manifest.digest)],
       layers: packed.layers,
       size: packed.manifest.size + 2 + packed.layers.reduce((n, l) => n + l.size, 0),
-      signature: {digest: sig.descriptor.digest, keyId: sig.keyId},
+      signature: summary(sig),
       ...(legacy ? {legacySignature: legacy} : {}),
       draft: options.draft ?? false,
     }
@@ -169,7 +208,7 @@ export async function pushPolicy(options: PushPolicyOptions): Promise<PushPolicy
         await appendAuditEvents(
           [
             {event: 'policy.pushed', fields: pushed},
-            {event: 'policy.signed', fields: {...subject, keyId: sig.keyId, signature: sig.descriptor.digest}},
+            {event: 'policy.signed', fields: {...subject, ...signedFields(sig)}},
             ...(result.emergency
               ? [{event: 'policy.emergency' as const, fields: {...subject, keyId: sig.keyId, reason: result.emergency.reason, incident: result.emergency.incident, ...(em?.ticket ? {ticket: em.ticket} : {})}}]
               : []),
@@ -186,7 +225,9 @@ export async function pushPolicy(options: PushPolicyOptions): Promise<PushPolicy
 
 export interface SignReferenceOptions extends OpenOptions {
   reference: string
-  key: PrivateKeyInfo
+  /** Exactly one of `key` and `keyless`. */
+  key?: PrivateKeyInfo
+  keyless?: KeylessSigner
   cosignLegacy?: boolean
   audit?: AuditOptions
   now?: Date
@@ -197,21 +238,22 @@ export interface SignReferenceResult {
   reference: string
   digest: string
   version: string | null
-  signature: {digest: string; keyId: string}
+  signature: SignatureSummary
   legacySignature?: {tag: string; digest: string; layers: number}
 }
 
 /** `aibox sign REF`: signs an already pushed policy manifest (it must be a policy artifact). */
 export async function signReference(options: SignReferenceOptions): Promise<SignReferenceResult> {
+  const mode = signingMode(options)
   return withTarget(options.reference, options, async (dst) => {
     const sel = requireSelector(dst)
     const desc = await dst.target.resolve(sel, {signal: options.signal})
     const {manifest} = await readPolicyManifest(dst.target, desc, options.signal)
     const subject = {mediaType: desc.mediaType, digest: desc.digest, size: desc.size}
-    const signer = new LocalKeySigner(options.key)
-    const sig = await attachSignature(dst.target, subject, signer, {now: options.now, signal: options.signal})
+    const sig = await attachSignature(dst.target, subject, mode, {now: options.now, signal: options.signal})
     let legacy: SignReferenceResult['legacySignature']
-    if (options.cosignLegacy) {
+    if (options.cosignLegacy && mode instanceof LocalKeySigner) {
+      const signer = mode
       const r = dst.reference
       const l = await attachLegacySignature(dst.target, subject, signer, {
         dockerReference: r.kind === 'registry' ? `${r.registry}/${r.repository}` : withTag(r, '').replace(/:$/, ''),
@@ -225,12 +267,12 @@ export async function signReference(options: SignReferenceOptions): Promise<Sign
       reference: withDigest(dst.reference, desc.digest),
       digest: desc.digest,
       version,
-      signature: {digest: sig.descriptor.digest, keyId: sig.keyId},
+      signature: summary(sig),
       ...(legacy ? {legacySignature: legacy} : {}),
     }
     if (options.audit) {
       try {
-        await appendAuditEvents([{event: 'policy.signed', fields: {ref: dst.display, digest: desc.digest, version, keyId: sig.keyId, signature: sig.descriptor.digest}}], options.audit)
+        await appendAuditEvents([{event: 'policy.signed', fields: {ref: dst.display, digest: desc.digest, version, ...signedFields(sig)}}], options.audit)
       } catch (err) {
         throw auditFailure(err, `signed ${dst.display} (${desc.digest})`)
       }

@@ -15,6 +15,8 @@
 import {type SerializedBundle, signStatement, signSubjects, verifyBundle} from '../sign/bundle.js'
 import {SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, simpleSigningPayload, verifySimpleSigning} from '../sign/cosign.js'
 import {decodeBase64, encodeBase64} from '../sign/encoding.js'
+import type {KeylessTrust} from '../sign/keyless-trust.js'
+import {type KeylessSignature, KeylessSigner} from '../sign/keyless.js'
 import type {PrivateKeyInfo} from '../sign/keys.js'
 import {signRaw} from '../sign/raw.js'
 import {LocalKeySigner} from '../sign/signer.js'
@@ -106,18 +108,39 @@ export interface AttachedReferrer {
   /** The Sigstore bundle it carries. */
   bundle: SerializedBundle
   keyId: string
+  /** Keyless signatures: the certified identity, and the witnesses the bundle carries. */
+  keyless?: {identity: {issuer: string; subject: string}; tlogEntries: number; timestamps: number}
 }
 
 /**
  * Signs `subject` (the policy manifest) like `cosign sign --key`: an in-toto statement whose subject
  * is the manifest digest with predicateType https://sigstore.dev/cosign/sign/v1, attached as a referrer.
+ * With a KeylessSigner it is what keyless `cosign sign` writes: the same statement, certificate and witnesses.
  */
-export async function attachSignature(target: Target, subject: Descriptor, key: PrivateKeyInfo | LocalKeySigner, options: AttachOptions = {}): Promise<AttachedReferrer> {
+export async function attachSignature(target: Target, subject: Descriptor, key: PrivateKeyInfo | LocalKeySigner | KeylessSigner, options: AttachOptions = {}): Promise<AttachedReferrer> {
+  if (key instanceof KeylessSigner) return attachKeylessSignature(target, subject, await signSubjectKeyless(key, subject), options)
   const signer = signerOfKey(key)
   const bundle = await signSubjects([{digest: subject.digest, annotations: {}}], signer)
   const packed = packSigstoreReferrer(bundle, subject, {predicateType: COSIGN_SIGN_PREDICATE_TYPE, created: options.now ?? new Date()})
   const descriptor = await pushReferrer(target, packed, options)
   return {descriptor, bundle, keyId: signer.key.public.keyId}
+}
+
+/** The keyless signature of a manifest, made before anything is written (Fulcio and the witnesses are the network calls that may fail). */
+export async function signSubjectKeyless(signer: KeylessSigner, subject: Descriptor): Promise<KeylessSignature> {
+  return signer.signSubjects([{digest: subject.digest, annotations: {}}])
+}
+
+/** Attaches a keyless signature made by `signSubjectKeyless` as a cosign-shaped referrer. */
+export async function attachKeylessSignature(target: Target, subject: Descriptor, signature: KeylessSignature, options: AttachOptions = {}): Promise<AttachedReferrer> {
+  const packed = packSigstoreReferrer(signature.bundle, subject, {predicateType: COSIGN_SIGN_PREDICATE_TYPE, created: options.now ?? new Date()})
+  const descriptor = await pushReferrer(target, packed, options)
+  return {
+    descriptor,
+    bundle: signature.bundle,
+    keyId: signature.signer.keyId,
+    keyless: {identity: signature.signer.identity, tlogEntries: signature.tlogEntries, timestamps: signature.timestamps},
+  }
 }
 
 /** The approval predicate (formats.md "Approval"). */
@@ -424,7 +447,7 @@ export interface ReferrerVerification {
  * Verifies every listed referrer offline with `keys`, binding each statement's subject to the
  * subject manifest digest. Nothing throws for one bad referrer: it is rejected with a reason.
  */
-export function verifyReferrers(records: ReferrerRecord[], subject: Descriptor, keys: VerificationKey[]): ReferrerVerification {
+export function verifyReferrers(records: ReferrerRecord[], subject: Descriptor, keys: VerificationKey[], options: {keyless?: KeylessTrust} = {}): ReferrerVerification {
   const result: ReferrerVerification = {signatures: [], approvals: [], attestations: [], rejected: [], skipped: []}
   for (const r of records) {
     if (r.kind === 'other' || r.kind === 'dangling') {
@@ -440,7 +463,7 @@ export function verifyReferrers(records: ReferrerRecord[], subject: Descriptor, 
       if (r.kind === 'cosign-legacy') {
         v = verifySimpleSigning({payload: r.legacy!.payload, signature: r.legacy!.signature, annotations: r.annotations ?? {}}, {keys, manifestDigest: subject.digest, source: r.id})
       } else {
-        v = verifyBundle(r.bundle, {keys, subjectDigests: [subject.digest], artifactName: 'the policy manifest', source: `referrer ${r.id}`})
+        v = verifyBundle(r.bundle, {keys, subjectDigests: [subject.digest], artifactName: 'the policy manifest', source: `referrer ${r.id}`, ...(options.keyless ? {keyless: options.keyless} : {})})
         if (v.binding.kind !== 'subject') throw new VerificationError('SUBJECT_MISMATCH', `referrer ${r.id}: the signed payload does not name ${subject.digest}`)
       }
     } catch (err) {
@@ -479,8 +502,9 @@ export function verifyReferrers(records: ReferrerRecord[], subject: Descriptor, 
   return result
 }
 
-/** Lists and verifies every signature and approval of `subject` on any target in one call. */
-export async function verifyAttachments(target: ReadOnlyTarget, subject: Descriptor, keys: VerificationKey[], options: ListReferrersOptions = {}): Promise<ReferrerVerification> {
+/** Lists and verifies every signature and approval of `subject` on any target in one call (keyless ones too, given the trust material). */
+export async function verifyAttachments(target: ReadOnlyTarget, subject: Descriptor, keys: VerificationKey[], options: ListReferrersOptions & {keyless?: KeylessTrust} = {}): Promise<ReferrerVerification> {
   const d = {mediaType: subject.mediaType, digest: subject.digest, size: subject.size}
-  return verifyReferrers(await listPolicyReferrers(target, d, options), d, keys)
+  const {keyless, ...list} = options
+  return verifyReferrers(await listPolicyReferrers(target, d, list), d, keys, keyless ? {keyless} : {})
 }

@@ -193,7 +193,7 @@ export async function resolvePolicy(target: ReadOnlyTarget, ref: string | Descri
   return target.resolve(ref, {signal})
 }
 
-function noSignatures(location: string, digest: string, v: ReferrerVerification, keyCount: number): VerificationError {
+function noSignatures(location: string, digest: string, v: ReferrerVerification, keyCount: number, identityCount = 0): VerificationError {
   const tried = [...v.rejected, ...v.skipped]
   if (v.rejected.length === 0) {
     return refuse(
@@ -206,7 +206,7 @@ function noSignatures(location: string, digest: string, v: ReferrerVerification,
   const lines = v.rejected.map((r) => `  ${r.reason}`)
   return refuse(
     'SIGNATURE_INVALID',
-    `${location}@${digest}: no signature verifies with the ${keyCount === 1 ? 'trusted key' : `${keyCount} trusted keys`}:\n${lines.join('\n')}`,
+    `${location}@${digest}: no signature verifies with the ${keyCount === 1 ? 'trusted key' : `${keyCount} trusted keys`}${identityCount > 0 ? ` or as a keyless signature (${identityCount} trusted identit${identityCount === 1 ? 'y' : 'ies'})` : ''}:\n${lines.join('\n')}`,
     ['check that you pass the public key of the signer (aibox discover REF lists who signed)', 'a signature over another digest means the manifest was changed after signing'],
     {rejected: tried},
   )
@@ -222,7 +222,8 @@ export async function verifyPolicyArtifact(target: ReadOnlyTarget, ref: string |
     throw new InputError('KEYS_OR_TRUST', 'verifying a policy needs either trusted keys or a trust policy (exactly one)', {suggestions: ['pass --key PUB or --trust TRUST.yaml']})
   }
   const keys = options.trust ? options.trust.keys : options.keys!
-  if (keys.length === 0) throw refuse('NO_KEYS', 'no trusted key was given', ['pass --key PUB or a trust policy with keys'])
+  const keyless = options.trust?.keyless
+  if (keys.length === 0 && !keyless) throw refuse('NO_KEYS', 'no trusted key was given', ['pass --key PUB or a trust policy with keys'])
   const {signal} = options
   if (typeof ref === 'string' && isDraftTag(ref) && !options.allowDraft) {
     throw new GovernanceError('DRAFT_NOT_RELEASE', `${target.location}:${ref} is a draft (pushed with --draft): drafts are never used as a release`, {
@@ -235,8 +236,8 @@ export async function verifyPolicyArtifact(target: ReadOnlyTarget, ref: string |
 
   // 2. Signatures over this exact manifest digest, before anything of the content is parsed.
   const records = await guarded(`referrers of ${desc.digest}`, () => listPolicyReferrers(target, subject, {legacy: options.legacy, signal}))
-  const v = verifyReferrers(records, subject, keys)
-  if (v.signatures.length === 0) throw noSignatures(target.location, desc.digest, v, keys.length)
+  const v = verifyReferrers(records, subject, keys, keyless ? {keyless} : {})
+  if (v.signatures.length === 0) throw noSignatures(target.location, desc.digest, v, keys.length, options.trust?.identities?.length ?? 0)
 
   // 3. The content, bound to the signed manifest by its descriptor.
   const layer = manifest.layers[0]!

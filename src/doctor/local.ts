@@ -100,13 +100,16 @@ export function checkTrust(o: TrustCheckOptions): CheckOutcome {
   const warnings: string[] = []
 
   // Thresholds that the keys valid now cannot meet: every verification in that scope fails today.
+  // Keyless identities fill roles like keys (README "Keyless signing"), so they count here too.
+  const identities = policy.identities ?? []
   const usable = policy.keys.filter((k) => keyStatus(k, now).ok)
+  const usableIdentities = identities.filter((k) => keyStatus(k, now).ok)
   for (const scope of policy.scopes) {
     for (const [kind, thresholds] of Object.entries(scope.require)) {
-      const {assigned} = maxAssignment(thresholds, usable.map((k) => ({id: k.name, roles: k.roles})))
+      const {assigned} = maxAssignment(thresholds, [...usable, ...usableIdentities].map((k) => ({id: k.name, roles: k.roles})))
       for (const [role, n] of Object.entries(thresholds)) {
         const got = assigned.get(role)?.length ?? 0
-        if (got < n) problems.push(`scope '${scope.name}' needs ${n} '${role}' ${kind} but only ${got} key(s) holding that role are valid now`)
+        if (got < n) problems.push(`scope '${scope.name}' needs ${n} '${role}' ${kind} but only ${got} key(s)${identities.length ? ' or identities' : ''} holding that role are valid now`)
       }
     }
   }
@@ -131,7 +134,7 @@ export function checkTrust(o: TrustCheckOptions): CheckOutcome {
     }
   }
   const revoked = policy.keys.filter((k) => k.revoked).length
-  const summary = `trust policy '${o.trustFile}': ${policy.keys.length} key${policy.keys.length === 1 ? '' : 's'} (${usable.length} valid now${revoked ? `, ${revoked} revoked` : ''}), ${policy.scopes.length} scope${policy.scopes.length === 1 ? '' : 's'}`
+  const summary = `trust policy '${o.trustFile}': ${policy.keys.length} key${policy.keys.length === 1 ? '' : 's'} (${usable.length} valid now${revoked ? `, ${revoked} revoked` : ''})${identities.length ? `, ${identities.length} keyless identit${identities.length === 1 ? 'y' : 'ies'} (${usableIdentities.length} valid now)` : ''}, ${policy.scopes.length} scope${policy.scopes.length === 1 ? '' : 's'}`
   if (problems.length > 0) {
     return fail('TRUST_POLICY_UNUSABLE', `${summary}: ${[...problems, ...warnings].join('; ')}`, [
       'add or renew keys for the roles named, or fix the scope match',

@@ -12,14 +12,16 @@ import {AiboxError, InputError, errorMessage} from '../errors.js'
 import {ANNOTATION} from '../oci/media.js'
 import type {Descriptor, ReadOnlyTarget, TagLister} from '../oci/target.js'
 import type {VerificationKey} from '../sign/types.js'
-import type {ScopeResult, TrustDecision} from '../trust/evaluate.js'
+import {type ScopeResult, type TrustDecision, resolveSigner} from '../trust/evaluate.js'
 import type {TrustPolicy} from '../trust/policy.js'
 
 export interface SignerReport {
-  /** The trust policy's (or key file's) name, else the key id. */
+  /** The trust policy's key or identity name (or key file's name), else the key id. */
   key: string
   keyId: string
-  /** The key's roles in the trust policy (empty with plain keys). */
+  /** Keyless signatures: the identity the verified Fulcio certificate binds (issuer, subject). */
+  identity?: {issuer: string; subject: string}
+  /** The key's (or identity's) roles in the trust policy (empty with plain keys). */
   roles: string[]
   /** The roles this signature was counted for, per the trust decision. */
   countedAs: string[]
@@ -71,7 +73,9 @@ function decisionOf(err: unknown): TrustDecision | undefined {
 /** The governance report of one manifest (tag, digest or descriptor) in `target`. */
 export async function governanceOf(target: ReadOnlyTarget, ref: string | Descriptor, options: GovernanceReportOptions, tags: string[] = []): Promise<VersionGovernance> {
   const keys = options.trust?.keys ?? options.keys
-  if (!keys || keys.length === 0) throw new InputError('KEYS_OR_TRUST', 'a governance report needs --trust TRUST.yaml (or --key PUB) to verify who signed and approved')
+  // A trust policy may name only keyless identities (with its Sigstore trust material), and no key.
+  const keyless = options.trust?.keyless
+  if (!keys || (keys.length === 0 && !keyless)) throw new InputError('KEYS_OR_TRUST', 'a governance report needs --trust TRUST.yaml (or --key PUB) to verify who signed and approved')
   const desc = typeof ref === 'string' ? await target.resolve(ref, {signal: options.signal}) : ref
   const subject = {mediaType: desc.mediaType, digest: desc.digest, size: desc.size}
   const report: VersionGovernance = {digest: desc.digest, tags, version: null, tier: null, draft: tags.length > 0 && tags.every(isDraftTag), signers: [], approvals: [], quorum: {status: 'unchecked', scopes: [], missing: []}}
@@ -87,7 +91,7 @@ export async function governanceOf(target: ReadOnlyTarget, ref: string | Descrip
   report.tier = annotations[ANNOTATION.tier] ?? null
   if (annotations[ANNOTATION.emergency] !== undefined) report.emergency = {incident: annotations[ANNOTATION.emergency]!}
 
-  const v = await verifyAttachments(target, subject, keys, {signal: options.signal})
+  const v = await verifyAttachments(target, subject, keys, {signal: options.signal, ...(keyless ? {keyless} : {})})
   let decision: TrustDecision | undefined
   if (options.trust) {
     try {
@@ -110,11 +114,13 @@ export async function governanceOf(target: ReadOnlyTarget, ref: string | Descrip
   const counted = (name: string) =>
     (decision?.scopes ?? []).flatMap((s) => [...s.requirements, ...(s.via === 'emergency' ? (s.emergency?.requirements ?? []) : [])]).filter((r) => r.kind === 'signatures' && r.keys.includes(name)).map((r) => r.role)
   report.signers = v.signatures.map((s) => {
-    const tk = options.trust?.keys.find((k) => k.keyId === s.signer.keyId)
-    const key = tk?.name ?? s.signer.name ?? s.signer.keyId
+    // The policy principal it counts as: the key, or for a keyless signature the identity its certificate matches.
+    const tk = options.trust ? resolveSigner(options.trust, s.signer).principal : undefined
+    const key = tk?.name ?? s.signer.name ?? s.signer.identity?.subject ?? s.signer.keyId
     return {
       key,
       keyId: s.signer.keyId,
+      ...(s.signer.identity ? {identity: s.signer.identity} : {}),
       roles: tk?.roles ?? [],
       countedAs: [...new Set(counted(key))],
       referrer: s.referrer,

@@ -31,6 +31,7 @@ import {Verifier, toSignedEntity, toTrustMaterial} from '@sigstore/verify'
 
 import {AiboxError, VerificationError, errorMessage} from '../errors.js'
 import {decodeBase64} from './encoding.js'
+import {type KeylessVerified, verifyKeylessBundle} from './keyless-trust.js'
 import type {PrivateKeyInfo} from './keys.js'
 import {bindPayload, keysMissing, orderByHint, signatureMismatch} from './raw.js'
 import {LocalKeySigner} from './signer.js'
@@ -240,38 +241,59 @@ function signatureVerifies(bundle: Bundle, key: VerificationKey, artifact: Uint8
 export function verifyBundle(doc: unknown, options: SignatureVerifyOptions): VerifiedSignature {
   const source = options.source ?? 'bundle'
   const {bundle, version} = parseBundle(doc, source)
-  if (options.keys.length === 0) throw keysMissing(source)
+  if (options.keys.length === 0 && !options.keyless) throw keysMissing(source)
   const warnings: string[] = []
   const vm = bundle.verificationMaterial
-  const ignored = {
+  const present = {
     tlogEntries: vm.tlogEntries.length,
     timestamps: vm.timestampVerificationData?.rfc3161Timestamps.length ?? 0,
-  }
-  if (ignored.tlogEntries + ignored.timestamps > 0) {
-    warnings.push(`${ignored.tlogEntries} transparency-log entr${ignored.tlogEntries === 1 ? 'y' : 'ies'} and ${ignored.timestamps} timestamp(s) not verified (offline key verification, like cosign --insecure-ignore-tlog)`)
   }
   const details: BundleDetails = {
     mediaType: bundle.mediaType,
     version,
     content: bundle.content.$case === 'dsseEnvelope' ? 'dsse' : 'message-signature',
     keyMaterial: vm.content.$case,
-    ignored,
+    ignored: present,
   }
 
   // Which keys may have signed: the certificate's key if there is one, else every key, the hinted one first.
-  let candidates: VerificationKey[]
+  // A certificate whose key is not trusted directly is verified as a keyless signature when the
+  // caller has keyless trust material (verifyKeylessBundle), after the cheap binding checks below.
+  let candidates: VerificationKey[] | undefined
+  let keyless: KeylessVerified | undefined
   const cert = bundleCertificate(bundle)
   if (cert) {
     const spki = cert.publicKey.export({format: 'der', type: 'spki'})
-    candidates = options.keys.filter((k) => k.spki.equals(spki))
-    if (candidates.length === 0) {
-      throw new VerificationError('KEY_MISMATCH', `${source}: the bundle is signed with the key of certificate "${cert.subject.replace(/\n/g, ', ') || cert.serialNumber}", which is not one of the trusted keys`, {
-        suggestions: ['pass the public key of that certificate with --key, or add it to the trust policy'],
+    const pinned = options.keys.filter((k) => k.spki.equals(spki))
+    if (pinned.length > 0) {
+      candidates = pinned
+      warnings.push('the certificate chain and validity were not checked: the certificate only carries a key that you trust directly')
+    } else if (!options.keyless) {
+      throw new VerificationError('KEY_MISMATCH', `${source}: the bundle is signed with the key of certificate "${(cert.subject ?? '').replace(/\n/g, ', ') || cert.subjectAltName?.replace(/^(URI|email):/, '') || cert.serialNumber}", which is not one of the trusted keys`, {
+        suggestions: ['pass the public key of that certificate with --key, or add it to the trust policy', 'a keyless signature is verified with a trust policy that has keyless trust material and identities'],
       })
     }
-    warnings.push('the certificate chain and validity were not checked: the certificate only carries a key that you trust directly')
   } else {
+    if (options.keys.length === 0) {
+      throw new VerificationError('KEY_MISMATCH', `${source}: the bundle is signed with a key, but the trust policy has no keys (only keyless identities)`, {
+        suggestions: ["add the signer's public key under keys: in the trust policy"],
+      })
+    }
     candidates = orderByHint(options.keys, vm.content.$case === 'publicKey' ? vm.content.publicKey.hint : undefined)
+  }
+  const keylessCheck = (artifact: Uint8Array | undefined): VerificationKey[] => {
+    if (candidates) return candidates
+    keyless = verifyKeylessBundle(bundle, options.keyless!, {artifact, source})
+    details.ignored = {tlogEntries: 0, timestamps: 0}
+    details.keyless = keyless.verified
+    candidates = [keyless.key]
+    return candidates
+  }
+  const signer = (key: VerificationKey) => signerInfo(key, keyless?.identity)
+  const noteIgnored = () => {
+    if (!keyless && present.tlogEntries + present.timestamps > 0) {
+      warnings.unshift(`${present.tlogEntries} transparency-log entr${present.tlogEntries === 1 ? 'y' : 'ies'} and ${present.timestamps} timestamp(s) not verified (offline key verification, like cosign --insecure-ignore-tlog)`)
+    }
   }
 
   if (bundle.content.$case === 'messageSignature') {
@@ -289,14 +311,16 @@ export function verifyBundle(doc: unknown, options: SignatureVerifyOptions): Ver
         {suggestions: ['this bundle signs a different file']},
       )
     }
-    const key = candidates.find((k) => signatureVerifies(bundle, k, options.artifact))
-    if (!key) throw signatureMismatch(source, candidates, `message signature over ${options.artifactName ?? 'the file'}`)
-    return {format: 'sigstore-bundle', source, signers: [signerInfo(key)], bundle: details, binding: {kind: 'message-digest', digest: `${alg}:${actual.toString('hex')}`}, warnings}
+    const key = keylessCheck(options.artifact).find((k) => signatureVerifies(bundle, k, options.artifact))
+    if (!key) throw signatureMismatch(source, candidates!, `message signature over ${options.artifactName ?? 'the file'}`)
+    noteIgnored()
+    return {format: 'sigstore-bundle', source, signers: [signer(key)], bundle: details, binding: {kind: 'message-digest', digest: `${alg}:${actual.toString('hex')}`}, warnings}
   }
 
   const env = bundle.content.dsseEnvelope
-  const key = candidates.find((k) => signatureVerifies(bundle, k, undefined))
-  if (!key) throw signatureMismatch(source, candidates, 'DSSE signature')
+  const key = keylessCheck(undefined).find((k) => signatureVerifies(bundle, k, undefined))
+  if (!key) throw signatureMismatch(source, candidates!, 'DSSE signature')
+  noteIgnored()
   const keyid = env.signatures[0].keyid
   if (keyid && keyid !== key.fingerprint) {
     warnings.push(`the DSSE keyid ${JSON.stringify(keyid)} is neither empty nor the key's SSH fingerprint ${key.fingerprint}: cosign and sigstore-go refuse such bundles`)
@@ -305,7 +329,7 @@ export function verifyBundle(doc: unknown, options: SignatureVerifyOptions): Ver
   return {
     format: 'sigstore-bundle',
     source,
-    signers: [signerInfo(key)],
+    signers: [signer(key)],
     bundle: details,
     payloadType: env.payloadType,
     ...(bound.statement ? {statement: bound.statement, predicateType: bound.statement.predicateType} : {}),

@@ -9,6 +9,7 @@ import {InputError} from '../errors.js'
 import {type SerializedBundle, signMessageBundle, signSubjects} from './bundle.js'
 import {envelopeToJSON, signEnvelope, type SerializedEnvelope} from './dsse.js'
 import {encodeBase64} from './encoding.js'
+import type {KeylessSignature, KeylessSigner} from './keyless.js'
 import {readFileBounded, writeFileAtomic} from './fs.js'
 import {
   type KeyAlgorithm,
@@ -92,7 +93,10 @@ export interface SignFileResult {
   /** The subject digest of the statement (bundle, dsse) or the file's sha256 (raw, message). */
   digest: string
   format: SignFormat
+  /** The signing key (keyless: the certificate's ephemeral key). */
   key: KeyDescription
+  /** Keyless signatures: the identity Fulcio certified and the witnesses the bundle carries. */
+  keyless?: {identity: {issuer: string; subject: string}; certificate: KeylessSignature['certificate']; tlogEntries: number; timestamps: number}
   output?: string
   /** The signature itself when not written to a file: bundle/envelope JSON, or base64 for raw. */
   signature?: SerializedBundle | SerializedEnvelope | string
@@ -100,12 +104,21 @@ export interface SignFileResult {
   text: string
 }
 
-/** `aibox sign FILE`: signs a file with a cosign key file in one of the SignFormats. */
-export async function signFile(options: {file: string; keyFile: string; format?: SignFormat; output?: string; passwords: PasswordSession}): Promise<SignFileResult> {
+/** The formats that can carry a certificate, tlog entry and timestamp: Sigstore bundles. */
+export const KEYLESS_SIGN_FORMATS: readonly SignFormat[] = ['bundle', 'message']
+
+/**
+ * `aibox sign FILE`: signs a file with a cosign key file in one of the SignFormats, or keyless
+ * (`keyless`, instead of `keyFile`) into a Sigstore bundle with a Fulcio certificate and witnesses.
+ */
+export async function signFile(options: {file: string; keyFile?: string; keyless?: KeylessSigner; format?: SignFormat; output?: string; passwords?: PasswordSession}): Promise<SignFileResult> {
   const format = options.format ?? 'bundle'
   if (!SIGN_FORMATS.includes(format)) throw new InputError('INVALID_FORMAT', `unknown signature format '${format}' (${SIGN_FORMATS.join(', ')})`)
+  if ((options.keyFile === undefined) === (options.keyless === undefined)) throw new InputError('KEY_OR_KEYLESS', 'signing needs exactly one of a key (--key) or keyless signing (--keyless)')
+  if (options.keyless) return signFileKeyless(options.keyless, {...options, format})
   const bytes = readFileBounded(options.file, 'file to sign', MAX_ARTIFACT_BYTES)
-  const key = await loadPrivateKey(options.keyFile, {password: options.passwords.decrypt})
+  if (!options.passwords) throw new InputError('PASSWORD_REQUIRED', 'signing with a key file needs a password source')
+  const key = await loadPrivateKey(options.keyFile!, {password: options.passwords.decrypt})
   const signer = new LocalKeySigner(key)
   const digest = await subjectDigestFor(options.file, bytes)
   let signature: SerializedBundle | SerializedEnvelope | string
@@ -137,6 +150,27 @@ export async function signFile(options: {file: string; keyFile: string; format?:
     format,
     key: describePublicKey(key.public),
     ...(options.output ? {output: options.output} : {signature}),
+    text,
+  }
+}
+
+async function signFileKeyless(signer: KeylessSigner, options: {file: string; format: SignFormat; output?: string}): Promise<SignFileResult> {
+  if (!KEYLESS_SIGN_FORMATS.includes(options.format)) {
+    throw new InputError('KEYLESS_FORMAT', `--format ${options.format} cannot carry a certificate: keyless signatures are Sigstore bundles (--format ${KEYLESS_SIGN_FORMATS.join(' or ')})`)
+  }
+  const bytes = readFileBounded(options.file, 'file to sign', MAX_ARTIFACT_BYTES)
+  const digest = options.format === 'message' ? (await artifactDigests(options.file, bytes))[0] : await subjectDigestFor(options.file, bytes)
+  const r = options.format === 'message' ? await signer.signMessage(bytes) : await signer.signSubjects([{digest}])
+  const text = `${JSON.stringify(r.bundle)}\n`
+  if (options.output) writeFileAtomic(options.output, text, {mode: 0o644, force: true})
+  const {identity, ...key} = r.signer
+  return {
+    file: options.file,
+    digest,
+    format: options.format,
+    key: {algorithm: key.algorithm, keyId: key.keyId, hint: key.hint, fingerprint: key.fingerprint},
+    keyless: {identity, certificate: r.certificate, tlogEntries: r.tlogEntries, timestamps: r.timestamps},
+    ...(options.output ? {output: options.output} : {signature: r.bundle}),
     text,
   }
 }

@@ -9,10 +9,14 @@
  * - raw, cosign: sign-blob signatures, simple signing, LocalSignedPayload, Rekor SET
  * - verify: detect and verify any detached signature kind
  * - subject: the subject digest of a signed file (hook for the canonical bundle digest)
+ * - keyless: keyless signing with your own Sigstore (Fulcio certificate, Rekor entry, RFC 3161 timestamp)
+ * - keyless-trust: offline keyless verification with a trusted root / PEM trust material
  */
 export * from './bundle.js'
 export * from './cosign.js'
 export * from './dsse.js'
+export * from './keyless.js'
+export * from './keyless-trust.js'
 export * from './keys.js'
 export * from './password.js'
 export * from './raw.js'

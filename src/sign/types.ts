@@ -1,4 +1,5 @@
 /** Types shared by every verifier in src/sign (bundles, DSSE, raw, legacy cosign formats). */
+import type {KeylessTrust} from './keyless-trust.js'
 import type {PublicKeyInfo} from './keys.js'
 import type {Statement} from './statement.js'
 
@@ -14,6 +15,11 @@ export interface SignerInfo {
   algorithm: PublicKeyInfo['algorithm']
   hint: string
   fingerprint: string
+  /**
+   * Keyless signatures only: the identity the verified Fulcio certificate binds to the key (OIDC
+   * issuer and SAN). The key fields then describe the certificate's ephemeral key.
+   */
+  identity?: {issuer: string; subject: string}
 }
 
 /**
@@ -36,6 +42,8 @@ export interface BundleDetails {
    * `cosign verify --key … --insecure-ignore-tlog`.
    */
   ignored: {tlogEntries: number; timestamps: number}
+  /** Keyless verification: the evidence verified against the trust policy's Sigstore trust material. */
+  keyless?: {tlogEntries: number; timestamps: number; scts: number}
 }
 
 export interface VerifiedSignature {
@@ -70,15 +78,22 @@ export interface SignatureVerifyOptions {
   artifactName?: string
   /** Name of the signature for messages. */
   source?: string
+  /**
+   * Keyless trust material (a trust policy's `keyless`): a bundle whose certificate key is none of
+   * `keys` is then verified as a keyless signature (chain, tlog, timestamps) and its signer carries
+   * the certificate identity. Without it, a certificate only carries a key that must be in `keys`.
+   */
+  keyless?: KeylessTrust
 }
 
-export function signerInfo(key: VerificationKey): SignerInfo {
+export function signerInfo(key: VerificationKey, identity?: SignerInfo['identity']): SignerInfo {
   return {
     keyId: key.keyId,
     ...(key.name === undefined ? {} : {name: key.name}),
     algorithm: key.algorithm,
     hint: key.hint,
     fingerprint: key.fingerprint,
+    ...(identity ? {identity} : {}),
   }
 }
 

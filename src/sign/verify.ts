@@ -37,7 +37,7 @@ export function verifyEnvelope(doc: unknown, options: SignatureVerifyOptions): V
   return {
     format: 'dsse',
     source,
-    signers: signers.map(signerInfo),
+    signers: signers.map((k) => signerInfo(k)),
     payloadType: env.payloadType,
     ...(bound.statement ? {statement: bound.statement, predicateType: bound.statement.predicateType} : {}),
     binding: bound.binding,
@@ -78,7 +78,7 @@ export function verifySignature(signature: Uint8Array, options: SignatureVerifyO
   const source = options.source ?? 'signature'
   if (signature.length === 0) throw new VerificationError('SIGNATURE_MALFORMED', `${source} is empty`)
   if (signature.length > MAX_SIGNATURE_BYTES) throw new VerificationError('SIGNATURE_MALFORMED', `${source} is larger than ${MAX_SIGNATURE_BYTES} bytes`)
-  if (options.keys.length === 0) throw keysMissing(source)
+  if (options.keys.length === 0 && !options.keyless) throw keysMissing(source)
   let detected
   try {
     detected = detectSignatureFormat(signature)

@@ -11,8 +11,34 @@ import {GovernanceError, VerificationError} from '../errors.js'
 import {formatReference, parseReference} from '../oci/reference.js'
 import {COSIGN_SIGN_PREDICATE_TYPE} from '../sign/statement.js'
 import type {SignerInfo} from '../sign/types.js'
+import {explainNoIdentity, findIdentity, type TrustIdentity} from './identities.js'
 import {maxAssignment} from './match.js'
 import {type Requirements, type Tier, type TrustKey, type TrustPolicy, type TrustScope, jointThresholds} from './policy.js'
+
+/** Who can count toward a threshold: a key, or a keyless identity (identities.ts). */
+export type TrustPrincipal = TrustKey | TrustIdentity
+
+function isIdentity(p: TrustPrincipal): p is TrustIdentity {
+  return 'subject' in p && 'issuer' in p
+}
+
+/** `key 'alice' (ab12…)` or `identity 'release-ci'`, for messages. */
+export function principalLabel(p: TrustPrincipal): string {
+  return isIdentity(p) ? `identity '${p.name}'` : `key '${p.name}' (${p.keyId})`
+}
+
+/**
+ * The policy principal a verified signer is: the key with its key id, or for a keyless signer
+ * (certified issuer + subject) the first identity it matches. Undefined with the reason otherwise.
+ */
+export function resolveSigner(policy: TrustPolicy, signer: SignerInfo): {principal: TrustPrincipal} | {principal?: undefined; message: string} {
+  if (signer.identity) {
+    const id = findIdentity(policy.identities ?? [], signer.identity)
+    return id ? {principal: id} : {message: explainNoIdentity(policy.identities ?? [], signer.identity)}
+  }
+  const key = policy.keys.find((k) => k.keyId === signer.keyId)
+  return key ? {principal: key} : {message: `key ${signer.keyId} is not in the trust policy`}
+}
 
 /** formats.md "Signatures and approvals": the approval predicate (counted by the role it claims, see evaluateTrust). */
 export const APPROVAL_PREDICATE_TYPE = 'https://aibox.dev/attestations/policy-approval/v1'
@@ -87,8 +113,9 @@ export type ApprovalRefusal = RefusedKey['reason'] | 'self-approval' | 'role-not
 
 /** Every approval seen, and whether it may count (README "Governance"). */
 export interface ApprovalOutcome {
-  /** The trust policy's key name (or the key id for an unknown key). */
+  /** The trust policy's key or identity name (or the key id / certificate subject of an unknown signer). */
   key: string
+  /** The key id, or `identity:<name>` for a keyless identity. */
   keyId: string
   /** The role the approval claims. */
   role: string
@@ -164,17 +191,18 @@ export function targetFromReference(ref: string, tier?: Tier): TrustTarget {
   return {...where, ...(tier ? {tier} : {})}
 }
 
-/** Whether a trust key may count now, and if not why (with its name, for the message). */
-export function keyStatus(key: TrustKey, now: Date): {ok: true} | {ok: false; reason: RefusedKey['reason']; message: string} {
+/** Whether a trust key (or identity) may count now, and if not why (with its name, for the message). */
+export function keyStatus(key: TrustPrincipal, now: Date): {ok: true} | {ok: false; reason: RefusedKey['reason']; message: string} {
+  const label = principalLabel(key)
   if (key.revoked && (key.revoked.revokedAt === undefined || key.revoked.revokedAt <= now)) {
     const when = key.revoked.revokedAt ? ` at ${key.revoked.revokedAt.toISOString()}` : ''
-    return {ok: false, reason: 'revoked', message: `key '${key.name}' (${key.keyId}) was revoked${when}: ${key.revoked.reason}`}
+    return {ok: false, reason: 'revoked', message: `${label} was revoked${when}: ${key.revoked.reason}`}
   }
   if (key.notBefore && now < key.notBefore) {
-    return {ok: false, reason: 'not-yet-valid', message: `key '${key.name}' (${key.keyId}) is not valid before ${key.notBefore.toISOString()}`}
+    return {ok: false, reason: 'not-yet-valid', message: `${label} is not valid before ${key.notBefore.toISOString()}`}
   }
   if (key.notAfter && now > key.notAfter) {
-    return {ok: false, reason: 'expired', message: `key '${key.name}' (${key.keyId}) expired at ${key.notAfter.toISOString()}`}
+    return {ok: false, reason: 'expired', message: `${label} expired at ${key.notAfter.toISOString()}`}
   }
   return {ok: true}
 }
@@ -184,7 +212,14 @@ function plural(kind: string, n: number): string {
 }
 
 /** The distinct-key assignment of one requirement block (all kinds at once: one key fills one role per digest). */
-function assign(req: Requirements, candidates: Map<string, {kinds: Map<string, Set<string>>}>, kindLabel: (kind: string, n: number) => string, where: string, label: string): {requirements: RequirementResult[]; missing: string[]} {
+function assign(
+  req: Requirements,
+  candidates: Map<string, {kinds: Map<string, Set<string>>}>,
+  kindLabel: (kind: string, n: number) => string,
+  where: string,
+  label: string,
+  who: (name: string) => string,
+): {requirements: RequirementResult[]; missing: string[]} {
   const cands = [...candidates.entries()].map(([id, c]) => ({id, roles: [...c.kinds.entries()].flatMap(([kind, roles]) => [...roles].map((r) => `${kind}:${r}`))}))
   const {assigned} = maxAssignment(jointThresholds(req), cands)
   const requirements: RequirementResult[] = []
@@ -195,7 +230,7 @@ function assign(req: Requirements, candidates: Map<string, {kinds: Map<string, S
       const ok = keys.length >= threshold
       requirements.push({kind, role, threshold, keys, satisfied: ok})
       if (!ok) {
-        const got = keys.length === 0 ? 'got none' : `got ${keys.length}: ${keys.map((k) => `key '${k}'`).join(', ')}`
+        const got = keys.length === 0 ? 'got none' : `got ${keys.length}: ${keys.map(who).join(', ')}`
         const elsewhere = [...candidates.entries()].filter(([id, c]) => c.kinds.get(kind)?.has(role) && !keys.includes(id)).map(([id]) => `'${id}'`)
         const note = elsewhere.length ? ` (${elsewhere.join(', ')} also hold${elsewhere.length === 1 ? 's' : ''} '${role}' but ${elsewhere.length === 1 ? 'was' : 'were'} counted for another role: a key counts once)` : ''
         missing.push(`${label}: needs ${threshold} distinct '${role}' ${kindLabel(kind, threshold)} for ${where}, ${got}${note}`)
@@ -205,8 +240,8 @@ function assign(req: Requirements, candidates: Map<string, {kinds: Map<string, S
   return {requirements, missing}
 }
 
-function approvalRefusal(reason: ApprovalRefusal, key: TrustKey | undefined, e: TrustEvidence, signedBy: string): string {
-  const who = key ? `key '${key.name}' (${key.keyId})` : `key ${e.signer.keyId}`
+function approvalRefusal(reason: ApprovalRefusal, key: TrustPrincipal | undefined, e: TrustEvidence, signedBy: string): string {
+  const who = key ? principalLabel(key) : `key ${e.signer.keyId}`
   switch (reason) {
     case 'self-approval':
       return `${who} signed this digest (its author) and cannot also approve it: separation of duties (approval ${e.source})`
@@ -215,7 +250,7 @@ function approvalRefusal(reason: ApprovalRefusal, key: TrustKey | undefined, e: 
     case 'no-role':
       return `${who}: the approval names no role (approval ${e.source})`
     case 'duplicate':
-      return `${who} already approved this digest as '${signedBy}': one key fills one role per digest (approval ${e.source})`
+      return `${who} already approved this digest as '${signedBy}': one key or identity fills one role per digest (approval ${e.source})`
     default:
       return `${who}: ${reason}`
   }
@@ -226,19 +261,24 @@ export function evaluateTrust(policy: TrustPolicy, target: TrustTarget, evidence
   const now = options.now ?? new Date()
   const where = describeTarget(target)
   const refused: RefusedKey[] = []
-  const byName = new Map<string, {key: TrustKey; kinds: Set<string>}>()
+  const byName = new Map<string, {key: TrustPrincipal; kinds: Set<string>}>()
   const approvals: ApprovalOutcome[] = []
-  // The authors of the digest: every key whose plain signature verified (valid in the policy or not).
-  const authors = new Set(evidence.filter((e) => e.kind === 'signatures').map((e) => e.signer.keyId))
-  // Candidates per key name: statement kind → roles it may fill (signers by their roles, approvers by the role they claim).
+  // Each evidence's policy principal: a key by its key id, a keyless signer by the identity its certificate matches.
+  const resolved = evidence.map((e) => resolveSigner(policy, e.signer))
+  // The authors of the digest: every principal (or unknown key) whose plain signature verified, valid in the policy or not.
+  // A keyless identity is one author however many ephemeral keys its certificates carried.
+  const authors = new Set(evidence.flatMap((e, i) => (e.kind === 'signatures' ? [resolved[i].principal?.keyId ?? e.signer.keyId] : [])))
+  // Candidates per principal name: statement kind → roles it may fill (signers by their roles, approvers by the role they claim).
   const candidates = new Map<string, {kinds: Map<string, Set<string>>}>()
   const approvedAs = new Map<string, string>()
-  for (const e of evidence) {
-    const key = policy.keys.find((k) => k.keyId === e.signer.keyId)
+  for (const [i, e] of evidence.entries()) {
+    const r = resolved[i]
+    const key = r.principal
+    const unknown = r.principal ? '' : r.message
     const status = key ? keyStatus(key, now) : undefined
     if (e.kind === 'approvals') {
       const role = e.role ?? ''
-      const out: ApprovalOutcome = {key: key?.name ?? e.signer.name ?? e.signer.keyId, keyId: e.signer.keyId, role, source: e.source, eligible: false}
+      const out: ApprovalOutcome = {key: key?.name ?? e.signer.identity?.subject ?? e.signer.name ?? e.signer.keyId, keyId: key?.keyId ?? e.signer.keyId, role, source: e.source, eligible: false}
       let reason: ApprovalRefusal | undefined
       if (!key) reason = 'unknown'
       else if (!status!.ok) reason = status!.reason
@@ -248,8 +288,7 @@ export function evaluateTrust(policy: TrustPolicy, target: TrustTarget, evidence
       else if (approvedAs.has(key.keyId) && approvedAs.get(key.keyId) !== role) reason = 'duplicate'
       if (reason) {
         out.reason = reason
-        out.message =
-          reason === 'unknown' ? `key ${e.signer.keyId} is not in the trust policy (approval ${e.source})` : !status?.ok && status ? status.message : approvalRefusal(reason, key, e, approvedAs.get(e.signer.keyId) ?? '')
+        out.message = !key ? `${unknown} (approval ${e.source})` : !status!.ok ? status!.message : approvalRefusal(reason, key, e, approvedAs.get(key.keyId) ?? '')
       } else {
         out.eligible = true
         approvedAs.set(key!.keyId, role)
@@ -260,11 +299,11 @@ export function evaluateTrust(policy: TrustPolicy, target: TrustTarget, evidence
       approvals.push(out)
     }
     if (!key) {
-      if (!refused.some((r) => r.keyId === e.signer.keyId)) refused.push({key: e.signer.name ?? e.signer.keyId, keyId: e.signer.keyId, reason: 'unknown', message: `key ${e.signer.keyId} is not in the trust policy`, source: e.source})
+      if (!refused.some((x) => x.keyId === e.signer.keyId)) refused.push({key: e.signer.identity?.subject ?? e.signer.name ?? e.signer.keyId, keyId: e.signer.keyId, reason: 'unknown', message: unknown, source: e.source})
       continue
     }
     if (!status!.ok) {
-      if (!refused.some((r) => r.keyId === key.keyId)) refused.push({key: key.name, keyId: key.keyId, reason: status!.reason, message: status!.message, source: e.source})
+      if (!refused.some((x) => x.keyId === key.keyId)) refused.push({key: key.name, keyId: key.keyId, reason: status!.reason, message: status!.message, source: e.source})
       continue
     }
     const entry = byName.get(key.name) ?? {key, kinds: new Set<string>()}
@@ -285,15 +324,19 @@ export function evaluateTrust(policy: TrustPolicy, target: TrustTarget, evidence
     )
   }
   const emergencyScopes: string[] = []
+  const who = (name: string) => {
+    const p = byName.get(name)?.key
+    return p && isIdentity(p) ? `identity '${name}'` : `key '${name}'`
+  }
   const scopes: ScopeResult[] = applicable.map((scope) => {
-    const normal = assign(scope.require, candidates, plural, where, `scope '${scope.name}'`)
+    const normal = assign(scope.require, candidates, plural, where, `scope '${scope.name}'`, who)
     const result: ScopeResult = {scope: scope.name, satisfied: normal.missing.length === 0, requirements: normal.requirements}
     if (result.satisfied) {
       result.via = 'require'
       return result
     }
     if (target.emergency !== undefined && scope.emergency) {
-      const em = assign(scope.emergency, candidates, plural, where, `scope '${scope.name}' (emergency path, incident ${target.emergency})`)
+      const em = assign(scope.emergency, candidates, plural, where, `scope '${scope.name}' (emergency path, incident ${target.emergency})`, who)
       result.emergency = {satisfied: em.missing.length === 0, requirements: em.requirements}
       if (result.emergency.satisfied) {
         result.satisfied = true

@@ -7,7 +7,9 @@
  * supported public key; roles are built-in or declared; no public key appears under two names
  * (distinct-key thresholds would be fooled); notBefore < notAfter; revocations name a known key
  * (or a key identifier); scope names are unique; every threshold can be met by the policy's
- * non-revoked keys (a typo in a role must not silently lock everyone out).
+ * non-revoked keys (a typo in a role must not silently lock everyone out). Keyless identities and
+ * their trust material (`identities`, `keyless`) are checked in identities.ts: identities need
+ * trust material and trust material needs identities, names are unique across keys and identities.
  */
 import path from 'node:path'
 
@@ -17,6 +19,7 @@ import {InputError, NotFoundError, type Problem, ValidationError, errorMessage} 
 import {parsePublicKey} from '../sign/keys.js'
 import {readFileBounded} from '../sign/fs.js'
 import type {VerificationKey} from '../sign/types.js'
+import {type PolicyKeyless, type RawIdentity, type RawKeyless, type TrustIdentity, buildIdentities, buildKeyless, nameClashes} from './identities.js'
 import {maxAssignment} from './match.js'
 import {compileSchema} from './schema.js'
 
@@ -57,6 +60,10 @@ export interface TrustPolicy {
   scopes: TrustScope[]
   roles: string[]
   metadata?: {name?: string; description?: string}
+  /** Keyless signers (OIDC issuer + certificate subject), principals like keys (identities.ts). */
+  identities?: TrustIdentity[]
+  /** Trust material of the organisation's own Sigstore, for keyless signatures. */
+  keyless?: PolicyKeyless
 }
 
 const MAX_TRUST_FILE_BYTES = 4 * 1024 * 1024
@@ -140,7 +147,9 @@ interface RawPolicy {
   kind: string
   metadata?: {name?: string; description?: string}
   roles?: string[]
-  keys: Record<string, {publicKey?: string; path?: string; roles: string[]; notBefore?: string; notAfter?: string; description?: string}>
+  keys?: Record<string, {publicKey?: string; path?: string; roles: string[]; notBefore?: string; notAfter?: string; description?: string}>
+  identities?: Record<string, RawIdentity>
+  keyless?: RawKeyless
   revoked?: Array<{key: string; reason: string; revokedAt?: string}>
   scopes: Array<{
     name: string
@@ -159,7 +168,8 @@ function buildPolicy(doc: RawPolicy, file: string, y: ParsedDocument, problems: 
     if ((BUILTIN_ROLES as readonly string[]).includes(r)) at(`/roles/${i}`, `'${r}' is a built-in role; do not declare it`)
   }
   const keys: TrustKey[] = []
-  for (const [name, k] of Object.entries(doc.keys)) {
+  if (doc.keys === undefined && doc.identities === undefined) at('', "needs 'keys', 'identities' (keyless signers), or both")
+  for (const [name, k] of Object.entries(doc.keys ?? {})) {
     const ptr = jsonPointer(['keys', name])
     if ((k.publicKey === undefined) === (k.path === undefined)) {
       at(ptr, "needs exactly one of 'publicKey' (inline PEM) or 'path' (file relative to the trust policy)", true)
@@ -198,12 +208,28 @@ function buildPolicy(doc: RawPolicy, file: string, y: ParsedDocument, problems: 
     })
   }
 
+  const identities = buildIdentities(doc.identities, roles, BUILTIN_ROLES, at)
+  nameClashes(keys.map((k) => k.name), identities, at)
+  const keyless = buildKeyless(doc.keyless, file, at)
+  if (doc.identities !== undefined && doc.keyless === undefined) {
+    at('/identities', "keyless identities need trust material: add 'keyless:' with your Fulcio CA (and Rekor key / TSA chain), or a trustedRoot", true)
+  }
+  if (doc.keyless !== undefined && doc.identities === undefined) at('/keyless', "is useless without 'identities:': name who may sign keyless", true)
+
   for (const [i, r] of (doc.revoked ?? []).entries()) {
     const ptr = `/revoked/${i}`
+    const named = identities.filter((id) => id.name === r.key)
+    if (named.length > 0) {
+      for (const id of named) {
+        if (id.revoked) at(`${ptr}/key`, `identity '${id.name}' is already revoked above`)
+        else id.revoked = {reason: r.reason, ...(r.revokedAt ? {revokedAt: new Date(r.revokedAt)} : {})}
+      }
+      continue
+    }
     const matches = keys.filter((k) => k.name === r.key || k.keyId === r.key || k.hint === r.key || k.fingerprint === r.key)
     const looksLikeId = /^[0-9a-f]{16}$/.test(r.key) || r.key.startsWith('SHA256:') || /^[A-Za-z0-9+/]{43}=$/.test(r.key)
     if (matches.length === 0 && !looksLikeId) {
-      at(`${ptr}/key`, `unknown key '${r.key}': name a key under 'keys:', or give a key id (16 hex), cosign hint or SSH fingerprint`)
+      at(`${ptr}/key`, `unknown key '${r.key}': name a key under 'keys:' or an identity under 'identities:', or give a key id (16 hex), cosign hint or SSH fingerprint`)
       continue
     }
     for (const k of matches) {
@@ -234,7 +260,8 @@ function buildPolicy(doc: RawPolicy, file: string, y: ParsedDocument, problems: 
       ...(s.emergency === undefined ? {} : {emergency: s.emergency}),
       ...(s.protected === undefined ? {} : {protected: s.protected}),
     }
-    const usable = keys.filter((k) => !k.revoked)
+    // Keyless identities are principals like keys: they fill roles and count once each (identities.ts).
+    const usable = [...keys, ...identities].filter((k) => !k.revoked)
     for (const block of ['require', 'emergency'] as const) {
       const req = s[block]
       if (req === undefined) continue
@@ -272,7 +299,15 @@ function buildPolicy(doc: RawPolicy, file: string, y: ParsedDocument, problems: 
     }
     scopes.push(scope)
   }
-  return {file, keys, scopes, roles, ...(doc.metadata ? {metadata: doc.metadata} : {})}
+  return {
+    file,
+    keys,
+    scopes,
+    roles,
+    ...(doc.metadata ? {metadata: doc.metadata} : {}),
+    ...(identities.length > 0 ? {identities} : {}),
+    ...(keyless ? {keyless} : {}),
+  }
 }
 
 /** `{kind: {role: n}}` as one threshold table `{"kind:role": n}`, for assignments where a key fills one slot across kinds. */

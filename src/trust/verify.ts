@@ -1,6 +1,7 @@
 /**
  * Verifying signatures against a trust policy: each signature is verified offline with every
- * key of the policy (src/sign), the signers become evidence, and the policy decides
+ * key of the policy, or as a keyless signature with its Sigstore trust material (src/sign), the
+ * signers become evidence, and the policy decides
  * (evaluate.ts). A signature that verifies with no policy key, or is malformed, is reported as
  * rejected and counts for nothing; the decision fails only if thresholds are not met.
  */
@@ -37,12 +38,12 @@ export function evidenceOf(signatures: VerifiedSignature[]): TrustEvidence[] {
  * throws VerificationError (exit 2) unless every applicable scope is satisfied.
  */
 export function verifyWithTrust(signatures: Array<{bytes: Uint8Array; source: string}>, policy: TrustPolicy, options: TrustVerifyOptions): TrustedVerification {
-  return decide(policy, options, signatures.map((s) => ({source: s.source, run: () => verifySignature(s.bytes, {...options, keys: policy.keys, source: s.source})})))
+  return decide(policy, options, signatures.map((s) => ({source: s.source, run: () => verifySignature(s.bytes, {...options, keys: policy.keys, keyless: policy.keyless, source: s.source})})))
 }
 
 /** The same for Sigstore bundles (e.g. signature referrers fetched from a registry). */
 export function verifyBundlesWithTrust(bundles: Array<{json: SerializedBundle | Record<string, unknown> | string; source: string}>, policy: TrustPolicy, options: TrustVerifyOptions): TrustedVerification {
-  return decide(policy, options, bundles.map((b) => ({source: b.source, run: () => verifyBundle(b.json, {...options, keys: policy.keys, source: b.source})})))
+  return decide(policy, options, bundles.map((b) => ({source: b.source, run: () => verifyBundle(b.json, {...options, keys: policy.keys, keyless: policy.keyless, source: b.source})})))
 }
 
 function decide(policy: TrustPolicy, options: TrustVerifyOptions, runs: Array<{source: string; run: () => VerifiedSignature}>): TrustedVerification {

@@ -11,10 +11,12 @@ import {verifyPolicyArtifact} from '../../../src/distribute/index.js'
 import {GovernanceError, InputError} from '../../../src/errors.js'
 import {governanceByVersion, governanceOf, governedApprove, governedPush, listEmergencies} from '../../../src/govern/index.js'
 import {ANNOTATION, LayoutDirStore} from '../../../src/oci/index.js'
-import {loadTrustPolicy} from '../../../src/trust/index.js'
+import {KeylessSigner} from '../../../src/sign/index.js'
+import {type TrustPolicy, loadTrustPolicy} from '../../../src/trust/index.js'
 import {TESTDATA} from '../../helpers/cli.js'
 import {expectCode} from '../../helpers/expect-error.js'
 import {ORG_BASELINE, TEAM_ALPHA, privateKey} from '../../helpers/policy-fixtures.js'
+import {MOCK_ISSUER, type MockSigstore, startMockSigstore} from '../../helpers/sigstore-mock.js'
 import {tmpdir} from '../../helpers/tmp.js'
 
 const TRUST = path.join(TESTDATA, 'govern', 'trust.yaml')
@@ -104,6 +106,58 @@ describe('govern (push, approve, emergencies, report)', function () {
         await expectCode(governedPush({bundle: ORG_BASELINE, reference: `oci:${dir}/org`, key: await privateKey('alice'), emergency: {incident: 'INC-9'}}), InputError, 'EMERGENCY_NEEDS_TRUST')
         await expectCode(governedPush({bundle: ORG_BASELINE, reference: `oci:${dir}/org`, key: await privateKey('alice'), trust, draft: true, emergency: {incident: 'INC-9'}}), InputError, 'DRAFT_EMERGENCY')
         await expectCode(governedPush({bundle: ORG_BASELINE, reference: `oci:${dir}/org`, key: await privateKey('alice'), trust, emergency: {incident: 'bad\nid'}}), InputError, 'INVALID_INCIDENT')
+      })
+    })
+
+    describe('when signing keyless (identities of the trust policy)', () => {
+      let mock: MockSigstore
+      let keylessTrust: TrustPolicy
+      before(async () => {
+        mock = await startMockSigstore()
+        const tdir = tmpdir('aibox-govern-keyless-')
+        mock.writeTrustFiles(path.join(tdir, 'sigstore'))
+        const file = path.join(tdir, 'trust.yaml')
+        fs.writeFileSync(
+          file,
+          `apiVersion: aibox.dev/v1\nkind: TrustPolicy\nidentities:\n  release:\n    issuer: ${MOCK_ISSUER}\n    subject: https://ci.example.test/release\n    roles: [security]\n  carol:\n    issuer: ${MOCK_ISSUER}\n    subject: carol@example.test\n    roles: [approver]\nkeyless:\n  trustedRoot: sigstore/trusted_root.json\nscopes:\n  - name: org-baseline\n    match: {tiers: [org]}\n    require:\n      signatures: {security: 1}\n      approvals: {approver: 1}\n    emergency:\n      signatures: {security: 1}\n`,
+        )
+        keylessTrust = loadTrustPolicy(file)
+      })
+      after(async () => {
+        await mock.close()
+      })
+      const signer = (sub: string) => KeylessSigner.fromEnvironment({fulcioUrl: mock.url, rekorUrl: mock.url}, {SIGSTORE_ID_TOKEN: mock.token({sub})})
+
+      it('pushes an emergency change the signing identity alone may make, and reports it by identity', async () => {
+        const r = await governedPush({bundle: ORG_BASELINE, reference: `oci:${dir}/org`, keyless: signer('https://ci.example.test/release'), trust: keylessTrust, emergency: {incident: 'INC-7'}, audit: {log}})
+        expect(r.signature.keyless?.identity).to.deep.equal({issuer: MOCK_ISSUER, subject: 'https://ci.example.test/release'})
+        const store = await LayoutDirStore.open(path.join(dir, 'org'))
+        const v = await verifyPolicyArtifact(store, '1.4.0', {trust: keylessTrust})
+        expect(v.emergency).to.deep.equal({incident: 'INC-7', pendingApproval: true, scopes: ['org-baseline']})
+        const g = await governanceOf(store, '1.4.0', {trust: keylessTrust})
+        expect(g.quorum.status).to.equal('met-emergency')
+        expect(g.signers.map((x) => [x.key, x.identity?.subject, x.countedAs])).to.deep.equal([['release', 'https://ci.example.test/release', ['security']]])
+        const entries = (await readAuditLog(log)).entries
+        expect(entries.map((e) => e.event)).to.deep.equal(['policy.pushed', 'policy.signed', 'policy.emergency'])
+        expect(entries[1]).to.include({identity: 'https://ci.example.test/release', issuer: MOCK_ISSUER})
+      })
+      it('refuses an emergency change by an identity the emergency path does not name, before anything is signed or written', async () => {
+        const before = mock.requests.length
+        const e = await expectCode(
+          governedPush({bundle: ORG_BASELINE, reference: `oci:${dir}/org`, keyless: signer('carol@example.test'), trust: keylessTrust, emergency: {incident: 'INC-7'}}),
+          GovernanceError,
+          'EMERGENCY_NOT_ALLOWED',
+          /signed by identity 'carol' alone would not be accepted/,
+        )
+        expect(e.message).to.contain("needs 1 distinct 'security' signature")
+        expect(mock.requests.length).to.equal(before)
+        expect(fs.existsSync(path.join(dir, 'org'))).to.equal(false)
+      })
+      it('notes an identity the trust policy does not name, and what is still needed', async () => {
+        const r = await governedPush({bundle: ORG_BASELINE, reference: `oci:${dir}/org`, keyless: signer('mallory@example.test'), trust: keylessTrust})
+        expect(r.notes).to.include(`the keyless identity mallory@example.test is not in '${keylessTrust.file}': its signature will not count there`)
+        const ok = await governedPush({bundle: ORG_BASELINE, reference: `oci:${dir}/org2`, keyless: signer('https://ci.example.test/release'), trust: keylessTrust})
+        expect(ok.notes.join('\n')).to.match(/pull and start refuse this version until: scope 'org-baseline': needs 1 distinct 'approver' approval/)
       })
     })
   })
