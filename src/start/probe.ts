@@ -61,6 +61,30 @@ async function caBundle(o: RegistryProbeOptions): Promise<string[] | undefined> 
   return [...tls.rootCertificates, ...files.map((f) => fs.readFileSync(f, 'utf8'))]
 }
 
+/** The everyday network failures of a freshness check (all transient: the cache may serve). */
+function commonNetworkError(err: NodeJS.ErrnoException, url: URL): OciError | undefined {
+  const where = `${url.host} (freshness check ${url.pathname})`
+  const make = (code: 'NETWORK' | 'TIMEOUT', message: string, suggestion: string) => new OciError(code, message, {exit: EXIT.TRANSIENT, cause: err, suggestions: [suggestion]})
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return make('NETWORK', `connection refused by ${where}`, 'is the registry running and listening on this host and port?')
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return make('NETWORK', `the connection to ${where} was reset`, 'check the network path to the registry')
+    case 'ETIMEDOUT':
+      return make('TIMEOUT', `timed out connecting to ${where}`, 'check the network path to the registry')
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return make('NETWORK', `cannot resolve host ${url.hostname}`, 'check the registry host name and DNS')
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+      return make('NETWORK', `${where} is unreachable (${err.code})`, 'check the network path to the registry')
+    default:
+      return undefined
+  }
+}
+
 /** Longest response head we read before giving the question to the full client. */
 const MAX_HEAD_BYTES = 64 * 1024
 
@@ -152,7 +176,14 @@ export async function probeRegistry(ref: RegistryReference, o: RegistryProbeOpti
     socket.on('close', (hadError: boolean) => {
       if (!hadError) cut()
     })
-    socket.on('error', (err) => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      const common = commonNetworkError(err, url)
+      if (common) {
+        done({kind: 'unreachable', error: common, requests: 1})
+        return
+      }
+      // TLS and the rarer failures: the registry client's classification (it loads node:tls, which
+      // the offline fallback of a plain-HTTP registry should not pay for).
       void import('../oci/http.js').then(({classifyNetworkError}) => {
         const c = classifyNetworkError(err, url)
         done({kind: 'unreachable', error: new OciError(c.error.code, c.error.message, {exit: EXIT.TRANSIENT, cause: err, suggestions: c.error.suggestions}), requests: 1})
