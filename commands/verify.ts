@@ -1,14 +1,24 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base.js'
+import {type VerifiedPolicySummary, summarizeVerified, verifiedLines} from '../src/cli/policy-result.js'
+import {isReferenceArgument} from '../src/cli/reference-arg.js'
+import {loadVerification, registryFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
+import {openForRead, requireSelector, verifyPolicyArtifact, withDigest} from '../src/distribute/index.js'
+import {InputError} from '../src/errors.js'
 import {type VerifiedSignature, type VerifyFileResult, verifyFileWithKeys} from '../src/sign/index.js'
 import {type Tier, type VerifyFileTrustResult, verifyFileWithTrust} from '../src/trust/index.js'
 
-export type VerifyResult = VerifyFileResult | VerifyFileTrustResult
+export type VerifyReferenceResult = VerifiedPolicySummary & {verified: true; reference: string}
+export type VerifyResult = VerifyFileResult | VerifyFileTrustResult | VerifyReferenceResult
 
 export default class Verify extends BaseCommand<VerifyResult> {
-  static override summary = 'Verify a file’s signature(s) against a key or a trust policy, offline'
-  static override description = `The signature kind is detected: Sigstore bundle v0.1-v0.3 (DSSE or message signature; public key or certificate), DSSE envelope, cosign sign-blob signature (base64 with or without newline, or raw DER), cosign's legacy LocalSignedPayload bundle, or a containers/image sigstore-json signature (then FILE is the image manifest).
+  static override summary = 'Verify a published policy reference, or a file’s signature(s), against a key or a trust policy'
+  static override description = `TARGET is a file or a reference: a reference when it starts with oci: or oci-archive:, or when no such file exists and it reads as registry/repo:tag or registry/repo@sha256:…; otherwise a file (which needs --signature).
+
+A reference is verified as aibox pull does, without writing anything: a signature over the exact manifest digest by a trusted key (--key) or as the trust policy requires (--trust; scopes match the reference — or --ref — and the tier of the signed content), the layer digest, RFC 8785 canonical content, the dev.aibox.policy.digest annotation and the other annotations against the content.
+
+For a file, the signature kind is detected: Sigstore bundle v0.1-v0.3 (DSSE or message signature; public key or certificate), DSSE envelope, cosign sign-blob signature (base64 with or without newline, or raw DER), cosign's legacy LocalSignedPayload bundle, or a containers/image sigstore-json signature (then FILE is the image manifest).
 
 A statement's subject must name FILE's digest (or the envelope's payload must be FILE). Transparency-log entries and timestamps are reported but not checked (like cosign --insecure-ignore-tlog): verification makes no network call.
 
@@ -20,22 +30,46 @@ Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not ex
     '<%= config.bin %> verify policy.yaml --signature policy.yaml.sigstore.json --key cosign.pub',
     '<%= config.bin %> verify artifact.txt --signature artifact.sig --key cosign.pub',
     '<%= config.bin %> verify policy.yaml --signature alice.sigstore.json --signature bob.sigstore.json --trust trust.yaml --ref registry.example.com/policies/org --tier org',
+    '<%= config.bin %> verify registry.example.com/policies/org:stable --trust trust.yaml',
+    '<%= config.bin %> verify oci:./policies:1.4.0 --key release.pub --json',
   ]
 
   static override args = {
-    file: Args.string({description: 'the signed file', required: true}),
+    file: Args.string({description: 'the signed file, or a policy reference', required: true}),
   }
 
   static override flags = {
-    signature: Flags.string({description: 'a signature file (repeatable)', required: true, multiple: true}),
+    signature: Flags.string({description: 'a signature file (repeatable; files only)', multiple: true}),
     key: Flags.string({description: 'a trusted public key or certificate (repeatable)', multiple: true, exactlyOne: ['key', 'trust']}),
     trust: Flags.string({description: 'a trust policy file (YAML)', exactlyOne: ['key', 'trust']}),
-    ref: Flags.string({description: 'the reference FILE is published under, for trust-policy scopes (registry/repository[:tag])', dependsOn: ['trust']}),
-    tier: Flags.string({description: 'the policy tier, for trust-policy scopes', options: ['org', 'team', 'project'], dependsOn: ['trust']}),
+    ref: Flags.string({description: 'the reference the file (or the oci: copy) is published under, for trust-policy scopes (registry/repository[:tag])', dependsOn: ['trust']}),
+    tier: Flags.string({description: 'the policy tier, for trust-policy scopes (files only: a reference’s tier is read from its signed content)', options: ['org', 'team', 'project'], dependsOn: ['trust']}),
+    ...registryFlags,
   }
 
   async run(): Promise<VerifyResult> {
     const {args, flags} = await this.parse(Verify)
+    if (!flags.signature?.length && isReferenceArgument(args.file)) {
+      if (flags.tier) throw new InputError('TIER_WITH_REFERENCE', "--tier applies to files: a reference's tier is read from its signed content")
+      const verification = loadVerification(flags, true)
+      const opened = await openForRead(args.file, {registry: await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.file)})})
+      try {
+        const v = await verifyPolicyArtifact(opened.target, requireSelector(opened), {...verification, reference: flags.ref})
+        const reference = withDigest(opened.reference, v.manifest.digest)
+        this.log(`Verified ${v.name} ${v.version} (tier ${v.tier}) ${reference}`)
+        this.log(`  content ${v.contentDigest}`)
+        for (const line of verifiedLines(v)) this.log(line)
+        if (v.rejected.length > 0) this.info(`  note: ${v.rejected.length} other referrer(s) did not verify with the trusted keys and were ignored (details: --json .rejected, or aibox discover)`)
+        return {verified: true, reference, ...summarizeVerified(v)}
+      } finally {
+        await opened.close()
+      }
+    }
+    if (!flags.signature?.length) {
+      throw new InputError('MISSING_SIGNATURE', `${args.file} is a file: pass its signature with --signature FILE`, {
+        suggestions: ['to verify a published policy, pass its reference (registry/repo:tag or oci:DIR:tag)'],
+      })
+    }
     const result = flags.trust
       ? await verifyFileWithTrust({file: args.file, signatures: flags.signature, trustFile: flags.trust, ref: flags.ref, tier: flags.tier as Tier | undefined})
       : await verifyFileWithKeys({file: args.file, signatures: flags.signature, keyFiles: flags.key ?? []})

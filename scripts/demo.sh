@@ -2,8 +2,9 @@
 # `make demo`: the policy-bundle authoring workflow on the sample org / team / project set in
 # testdata/bundles (modelled on the AI-Box policy hierarchy): lint, hash, compose, check a
 # stack that only tightens, watch a loosening project policy be refused, evaluate decisions
-# and run policy unit tests. Needs `make build` (make demo runs it). Later stages of the
-# pipeline (keys, push, start) extend this script.
+# and run policy unit tests; then publish: generate keys, push the org and team bundles to a
+# local OCI layout (no server), approve, discover, pull with verification (key and trust
+# policy), and watch a tampered copy be refused. Needs `make build` (make demo runs it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -76,4 +77,62 @@ run bundle eval org/baseline.yaml teams/alpha/policy.yaml projects/webapp/aibox/
 step "7. Test: policy unit tests for the stack (like opa test)"
 run bundle test org/baseline.yaml teams/alpha/policy.yaml projects/webapp/aibox/policy.yaml tests/stack.tests.yaml
 
-printf '\n%sdemo complete.%s Next: README "Policy bundles" for the format and every command.\n' "$B" "$R"
+step "8. Keys: a release key and a team lead's key (cosign format)"
+say "COSIGN_PASSWORD is set by this script; in real use it comes from your secret store or a prompt."
+export COSIGN_PASSWORD=demo-only-password AIBOX_AUDIT_LOG="$WORK/audit.jsonl"
+unset AIBOX_PASSWORD SOURCE_DATE_EPOCH
+run key generate --output-key-prefix "$WORK/release"
+run key generate --output-key-prefix "$WORK/team-lead"
+
+step "9. Push: the org and team bundles, signed, to an OCI layout (oci:DIR needs no server)"
+say "Same bundle, same manifest digest: nothing time-dependent is packed."
+run push org/baseline.yaml "oci:$WORK/policies/org:stable" --key "$WORK/release.key"
+run push teams/alpha/policy.yaml "oci:$WORK/policies/team-alpha:stable" --key "$WORK/team-lead.key"
+run tags "oci:$WORK/policies/org"
+
+step "10. Approve and discover: who signed, who approved (role, note, ticket)"
+run approve "oci:$WORK/policies/org:1.4.0" --key "$WORK/team-lead.key" --role approver --note "egress list reviewed" --ticket SEC-1234
+run discover "oci:$WORK/policies/org:stable" --key "$WORK/release.pub" --key "$WORK/team-lead.pub"
+
+step "11. Pull with verification: a key, then a trust policy (scope by repository and signed tier)"
+cat >"$WORK/trust.yaml" <<TRUST
+apiVersion: aibox.dev/v1
+kind: TrustPolicy
+metadata: {name: demo}
+keys:
+  release: {path: $WORK/release.pub, roles: [security]}
+  team-lead: {path: $WORK/team-lead.pub, roles: [team-lead, approver]}
+scopes:
+  - name: org
+    match: {tiers: [org]}
+    require: {signatures: {security: 1}}
+  - name: teams
+    match: {tiers: [team]}
+    require: {signatures: {team-lead: 1}}
+TRUST
+run pull "oci:$WORK/policies/org:stable" --key "$WORK/release.pub" -o "$WORK/pulled"
+run pull "oci:$WORK/policies/org:stable" --trust "$WORK/trust.yaml" -o "$WORK/pulled"
+run pull "oci:$WORK/policies/team-alpha:stable" --trust "$WORK/trust.yaml" -o "$WORK/pulled"
+say "The pulled canonical JSON hashes to the published content digest:"
+printf '  sha256:%s  org-baseline.json\n' "$(sha256sum "$WORK/pulled/org-baseline.json" | cut -d' ' -f1)"
+
+step "12. A tampered copy is refused: exit 2, nothing written"
+run copy "oci:$WORK/policies/org:stable" "oci:$WORK/tampered:stable"
+layer="$WORK/tampered/blobs/sha256/$(sha256sum "$WORK/pulled/org-baseline.json" | cut -d' ' -f1)"
+chmod u+w "$layer"
+sed -i 's/foundry.internal/foundry.attacker/' "$layer"
+say "Changed one host name in the copy's policy layer; pulling it:"
+set +e
+run pull "oci:$WORK/tampered:stable" --key "$WORK/release.pub" -o "$WORK/tampered-out"
+rc=$?
+set -e
+if [ "$rc" -ne 2 ] || [ -e "$WORK/tampered-out" ]; then
+  echo "demo: expected the tampered copy to be refused with exit 2 and nothing written (got $rc)" >&2
+  exit 1
+fi
+say "-> exit 2 (verification failed): the layer no longer matches its signed digest; nothing was written."
+
+step "13. The audit log recorded every push, signature and approval"
+run audit log --event 'policy.*'
+
+printf '\n%sdemo complete.%s Next: README "Policy bundles" and "Publishing and fetching policies".\n' "$B" "$R"

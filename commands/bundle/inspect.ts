@@ -1,9 +1,15 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base.js'
+import {printInspection} from '../../src/cli/inspect-output.js'
+import {isReferenceArgument} from '../../src/cli/reference-arg.js'
+import {registryFlags, registriesOf, registryOptions} from '../../src/cli/registry-flags.js'
 import {KIND_LABEL, loadBundle, type Tier} from '../../src/bundle/index.js'
+import {type InspectPolicyResult, inspectPolicyReference, openForRead, requireSelector} from '../../src/distribute/index.js'
 
-export interface InspectResult {
+export type InspectResult = InspectFileResult | (InspectPolicyResult & {reference: string})
+
+export interface InspectFileResult {
   file: string
   kind: string
   name: string | null
@@ -17,23 +23,40 @@ export interface InspectResult {
 }
 
 export default class Inspect extends BaseCommand<InspectResult> {
-  static override summary = 'Show what a policy file is: name, version, tier, digest and rule counts.'
-  static override description = `Reads and validates the file without using it anywhere. Accepts aibox bundles, bare AI-Box v1 policy files and HELM PolicyBundles (ALLOW / BLOCK / ESCALATE counted as allow / deny / escalate) and HELM policy files.`
-  static override examples = ['<%= config.bin %> <%= command.id %> org/baseline.yaml', '<%= config.bin %> <%= command.id %> helm/production-policy.yaml --json']
+  static override summary = 'Show what a policy file or a published policy is: name, version, tier, digest, rule counts or manifest and referrers.'
+  static override description = `FILE may also be a reference (registry/repo:tag, …@sha256:…, oci:DIR:tag, oci-archive:FILE:tag): then it shows the manifest, annotations, the policy's name/version/tier/digest and the referrers, like aibox inspect, without verifying signatures.
+
+Reads and validates the file without using it anywhere. Accepts aibox bundles, bare AI-Box v1 policy files and HELM PolicyBundles (ALLOW / BLOCK / ESCALATE counted as allow / deny / escalate) and HELM policy files.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> org/baseline.yaml',
+    '<%= config.bin %> <%= command.id %> helm/production-policy.yaml --json',
+    '<%= config.bin %> <%= command.id %> oci:./policies:1.4.0',
+  ]
   static override args = {
-    file: Args.string({description: 'policy file ("-" for stdin)', required: true}),
+    file: Args.string({description: 'policy file ("-" for stdin), or a reference', required: true}),
   }
   static override flags = {
     tier: Flags.string({description: 'tier for files without an envelope', options: ['org', 'team', 'project']}),
+    ...registryFlags,
   }
 
   async run(): Promise<InspectResult> {
     const {args, flags} = await this.parse(Inspect)
+    if (isReferenceArgument(args.file)) {
+      const opened = await openForRead(args.file, {registry: await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.file)})})
+      try {
+        const r = await inspectPolicyReference(opened.target, requireSelector(opened))
+        printInspection(args.file, r, (s) => this.log(s))
+        return {reference: args.file, ...r}
+      } finally {
+        await opened.close()
+      }
+    }
     const b = loadBundle(args.file, {tier: flags.tier as Tier | undefined})
     const verdicts = b.kind === 'helm-bundle' ? (b.helmRules ?? []).map((r) => (r.verdict === 'ALLOW' ? 'allow' : r.verdict === 'BLOCK' ? 'deny' : 'escalate')) : b.rules.map((r) => r.verdict)
     const count = (v: string) => verdicts.filter((x) => x === v).length
     const p = b.policy
-    const result: InspectResult = {
+    const result: InspectFileResult = {
       file: args.file,
       kind: b.kind,
       name: b.name ?? null,

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base.js'
+import {keyFilesLines} from '../../src/cli/key-files.js'
 import {type KeyFilesResult, PasswordSession, generateKeyFiles} from '../../src/sign/index.js'
 
 export default class KeyGenerate extends BaseCommand<KeyFilesResult> {
@@ -31,9 +32,7 @@ The password comes from AIBOX_PASSWORD or COSIGN_PASSWORD (an empty value is a v
       force: flags.force,
       passwords: new PasswordSession({passwordStdin: flags['password-stdin']}),
     })
-    this.log(`Private key written to ${result.privateKey}`)
-    this.log(`Public key written to ${result.publicKey}`)
-    this.log(`Key ${result.keyId} (${result.algorithm}), fingerprint ${result.fingerprint}`)
+    for (const line of keyFilesLines(result)) this.log(line)
     return result
   }
 }

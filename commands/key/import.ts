@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base.js'
+import {keyFilesLines} from '../../src/cli/key-files.js'
 import {type KeyFilesResult, PasswordSession, importKeyFiles} from '../../src/sign/index.js'
 
 export default class KeyImport extends BaseCommand<KeyFilesResult & {source: string}> {
@@ -27,9 +28,7 @@ export default class KeyImport extends BaseCommand<KeyFilesResult & {source: str
       force: flags.force,
       passwords: new PasswordSession({passwordStdin: flags['password-stdin']}),
     })
-    this.log(`Private key written to ${result.privateKey}`)
-    this.log(`Public key written to ${result.publicKey}`)
-    this.log(`Key ${result.keyId} (${result.algorithm}), fingerprint ${result.fingerprint}`)
+    for (const line of keyFilesLines(result)) this.log(line)
     return result
   }
 }

@@ -19,6 +19,7 @@ import os from 'node:os'
 
 import {fsError, isErrno} from '../util/fs-errors.js'
 import {writeFileAtomicSync} from '../util/atomic.js'
+import type {AuditSubject} from './events.js'
 
 export const GENESIS_PREV = `sha256:${'0'.repeat(64)}`
 /** Longest line we write; longer input is refused (an audit event is a few hundred bytes). */
@@ -30,17 +31,12 @@ const DIGEST_RE = /^sha256:[0-9a-f]{64}$/
 const RFC3339_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
 const EVENT_NAME_RE = /^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/
 
-/** The fields every line has; event-specific fields follow. */
-export interface AuditEntryBase {
+/** The fields every line has (the subject's, plus the chain's); event-specific fields follow. */
+export interface AuditEntryBase extends AuditSubject {
   seq: number
   time: string
   event: string
   actor: string
-  ref: string | null
-  digest: string | null
-  version: string | null
-  from?: string
-  reason?: string
   prev: string
 }
 

@@ -41,7 +41,7 @@ export interface TierLoad {
 export interface AuditEventFields {
   'policy.pushed': AuditSubject & {tier?: PolicyTier; tags?: string[]; contentDigest?: string; draft?: boolean}
   'policy.signed': AuditSubject & {keyId: string; signature?: string}
-  'policy.approved': AuditSubject & {keyId: string; role: string; note?: string; ticket?: string; attestation?: string}
+  'policy.approved': AuditSubject & {keyId: string; role: string; note?: string; ticket?: string; incident?: string; attestation?: string}
   'policy.loaded': AuditSubject & {
     source: LoadSource
     /** Seconds since the loaded policy was last verified against the registry (0 when fetched now). */
@@ -89,7 +89,7 @@ export const AUDIT_EVENTS: {readonly [E in AuditEventName]: EventSpec} = {
   },
   'policy.approved': {
     summary: 'an approval attestation (role, note, ticket) by key keyId was attached',
-    fields: {keyId: req('string'), role: req('string'), note: opt('string'), ticket: opt('string'), attestation: opt('digest')},
+    fields: {keyId: req('string'), role: req('string'), note: opt('string'), ticket: opt('string'), incident: opt('string'), attestation: opt('digest')},
   },
   'policy.loaded': {
     summary: 'aibox start loaded a verified policy stack (source registry|cache|import, staleness, per-tier digests and signers)',

@@ -14,7 +14,7 @@ import path from 'node:path'
 import {InputError, NotFoundError, type Problem, ValidationError} from '../errors.js'
 import {type JsonValue, parsePointer, toNullProto} from './json.js'
 import {firstInvalidUtf8, JsonSyntaxError, locateJson, scanJson} from './strict-json.js'
-import {parseYamlStrict} from './strict-yaml.js'
+import {parseYamlStrict, type YamlParseOptions} from './strict-yaml.js'
 
 export type DocFormat = 'json' | 'yaml'
 
@@ -102,11 +102,16 @@ export class LineIndex {
   }
 }
 
+export interface ParseOptions extends YamlParseOptions {
+  /** Default: from the file extension, else the first non-blank character (`detectFormat`). */
+  format?: DocFormat
+}
+
 /**
  * Parses a JSON or YAML document strictly. Throws ValidationError for syntax problems
- * (located); returns the others in `problems`.
+ * (located); returns the others in `problems`. Parse only: no schema (trust policies use it too).
  */
-export function parseDocument(input: Uint8Array | string, file: string, options: {format?: DocFormat} = {}): ParsedDocument {
+export function parseDocument(input: Uint8Array | string, file: string, options: ParseOptions = {}): ParsedDocument {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength)
   if (typeof input !== 'string' && !isUtf8(bytes)) {
     const at = firstInvalidUtf8(bytes)
@@ -120,7 +125,7 @@ export function parseDocument(input: Uint8Array | string, file: string, options:
   const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0
   const text = bytes.toString('utf8', bom)
   const format = options.format ?? detectFormat(file, text)
-  return format === 'json' ? parseJsonDocument(bytes, bom, text, file) : parseYamlDocument(text, file)
+  return format === 'json' ? parseJsonDocument(bytes, bom, text, file) : parseYamlDocument(text, file, options)
 }
 
 function parseJsonDocument(bytes: Buffer, bom: number, text: string, file: string): ParsedDocument {
@@ -157,9 +162,9 @@ function parseJsonDocument(bytes: Buffer, bom: number, text: string, file: strin
   }
 }
 
-function parseYamlDocument(text: string, file: string): ParsedDocument {
+function parseYamlDocument(text: string, file: string, options: YamlParseOptions): ParsedDocument {
   const lines = new LineIndex(text)
-  const r = parseYamlStrict(text)
+  const r = parseYamlStrict(text, options)
   const located = r.problems.map((p) => {
     let message = p.message
     const first = (p as {firstOffset?: number}).firstOffset
@@ -191,7 +196,7 @@ function parseYamlDocument(text: string, file: string): ParsedDocument {
 }
 
 /** Parses and throws every problem at once: for callers that need clean data (e.g. `hash --raw`). */
-export function parseStrict(input: Uint8Array | string, file: string, options: {format?: DocFormat} = {}): ParsedDocument {
+export function parseStrict(input: Uint8Array | string, file: string, options: ParseOptions = {}): ParsedDocument {
   const doc = parseDocument(input, file, options)
   if (doc.problems.length > 0) {
     throw new ValidationError('INVALID_DOCUMENT', `${file}: ${doc.problems.length} problem${doc.problems.length === 1 ? '' : 's'}`, sortProblems(doc.problems))

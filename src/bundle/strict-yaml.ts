@@ -110,7 +110,12 @@ const JSON_SCALAR_TAGS = new Set([
   '!',
 ])
 
-export function parseYamlStrict(text: string): YamlParseResult {
+export interface YamlParseOptions {
+  /** Allow anchors and aliases (expanded, capped at MAX_ALIAS_NODES). Default true; false makes each one a problem. */
+  aliases?: boolean
+}
+
+export function parseYamlStrict(text: string, options: YamlParseOptions = {}): YamlParseResult {
   const lineCounter = new LineCounter()
   const problems: YamlProblem[] = []
   let list: Document.Parsed[]
@@ -150,7 +155,7 @@ export function parseYamlStrict(text: string): YamlParseResult {
     if (w.code === 'TAG_RESOLVE_FAILED') continue
     problems.push({offset: w.pos[0], pointer: '', message: firstLine(w.message), code: `YAML_${w.code}`})
   }
-  const walker = new Walker(doc, problems)
+  const walker = new Walker(doc, problems, options.aliases ?? true)
   const value = doc.contents === null ? null : walker.walk(doc.contents as Node, [])
   if (doc.contents === null && problems.length === 0) {
     problems.push({offset: 0, pointer: '', message: 'empty document: expected a YAML mapping', code: 'EMPTY', fatal: true})
@@ -179,6 +184,7 @@ class Walker {
   constructor(
     private readonly doc: Document.Parsed,
     private readonly problems: YamlProblem[],
+    private readonly allowAliases: boolean,
   ) {}
 
   private report(node: Node | undefined, path: Array<string | number>, code: string, message: string): void {
@@ -209,7 +215,10 @@ class Walker {
       }
       return null
     }
-    if (this.aliasDepth === 0 && node.anchor) this.anchors.set(node.anchor, node)
+    if (this.aliasDepth === 0 && node.anchor) {
+      this.anchors.set(node.anchor, node)
+      if (!this.allowAliases) this.report(node, path, 'ANCHOR', 'anchors (&name) are not allowed')
+    }
     if (isAlias(node)) return this.alias(node, path)
     if (isScalar(node)) return this.scalar(node, path)
     if (isMap(node)) return this.map(node as YAMLMap, path)
@@ -219,6 +228,10 @@ class Walker {
   }
 
   private alias(node: Alias, path: Array<string | number>): JsonValue {
+    if (!this.allowAliases) {
+      this.report(node, path, 'ALIAS', 'aliases (*name) are not allowed')
+      return null
+    }
     const target = this.anchors.get(node.source)
     if (!target) {
       this.report(node, path, 'UNKNOWN_ALIAS', `alias *${node.source} refers to no anchor defined before it`)

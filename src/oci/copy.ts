@@ -19,7 +19,8 @@ import {CopyError, type CopyOrigin, OciError} from './errors.js'
 import {abortError, fsError} from './fsutil.js'
 import {isGraphNodeType, parseManifest, successorsOf} from './manifest.js'
 import {isDigestRef, refString} from './stores/common.js'
-import {type Descriptor, isGraphTarget, isMounter, type ReadOnlyTarget, type Target} from './target.js'
+import type {PushOptions} from './stores/remote.js'
+import {type Descriptor, isGraphTarget, isMounter, isReferencePusher, type ReadOnlyTarget, type Target} from './target.js'
 
 export interface CopyGraphOptions {
   /** Most transfers in flight at once (default 3). */
@@ -60,9 +61,13 @@ export async function copy(src: ReadOnlyTarget, srcRef: string, dst: Target, dst
         suggestions: ['give a tag as the destination reference, or the digest the source resolves to'],
       })
     }
+    // Without referrers the root is the last node pushed, so a registry that can push a manifest
+    // under a tag does it in one request; with referrers the tag waits until they are copied too.
+    const tag = dstRef !== '' && !isDigestRef(dstRef) ? dstRef : undefined
+    if (tag !== undefined && !opts.referrers && isReferencePusher(dst)) engine.rootTag = {digest: root.digest, tag}
     await engine.copyGraph(root)
-    if (dstRef !== '' && !isDigestRef(dstRef)) {
-      await engine.destinationOp('tag', dstRef, () => dst.tag(root, dstRef, {signal: engine.signal}))
+    if (tag !== undefined && !engine.rootTagged) {
+      await engine.destinationOp('tag', tag, () => dst.tag(root, tag, {signal: engine.signal}))
     }
     return root
   })
@@ -125,6 +130,9 @@ class Engine {
   private readonly visits = new Map<string, Promise<void>>()
   private firstError: AiboxError | undefined
   private nodes = 0
+  /** Push this root manifest with its tag in one request (ReferencePusher destinations). */
+  rootTag?: {digest: string; tag: string}
+  rootTagged = false
 
   constructor(
     private readonly src: ReadOnlyTarget,
@@ -235,7 +243,14 @@ class Engine {
       const children = await this.sourceOp('parse manifest', desc.digest, async () => successorsOf(parseManifest(bytes, desc, this.src.location)))
       await this.all(children.map((c) => this.visit(c)))
       this.checkAborted()
-      await this.limiter.run(() => this.destinationOp('push', desc.digest, () => this.dst.push(desc, bytes, {signal: this.signal})))
+      const rootTag = this.rootTag?.digest === desc.digest ? this.rootTag.tag : undefined
+      const dst = this.dst
+      if (rootTag !== undefined && isReferencePusher(dst)) {
+        await this.limiter.run(() => this.destinationOp('push', rootTag, () => dst.pushReference(desc, bytes, rootTag, {signal: this.signal})))
+        this.rootTagged = true
+      } else {
+        await this.limiter.run(() => this.destinationOp('push', desc.digest, () => this.dst.push(desc, bytes, {signal: this.signal})))
+      }
       this.opts.onProgress?.(desc, desc.size)
       this.opts.onCopied?.(desc)
       return
@@ -299,8 +314,32 @@ class Engine {
       if (!stream.destroyed) stream.destroy()
     })
     stream.pipe(counted)
+    // A registry can restart a streamed upload that failed half-way, from a fresh read of the
+    // source (RemoteRepository's `reopen`); other targets ignore the option.
+    const src = this.src
+    const signal = this.signal
+    const pushOptions: PushOptions = {
+      signal,
+      reopen: async () => {
+        bytes = 0
+        const again = await src.fetch(desc, {signal})
+        const recount = new Transform({
+          highWaterMark: 1024 * 1024,
+          transform(chunk: Buffer, _enc, cb) {
+            bytes += chunk.length
+            onProgress?.(desc, bytes)
+            cb(null, chunk)
+          },
+        })
+        again.on('error', (err) => recount.destroy(err))
+        recount.on('close', () => {
+          if (!again.destroyed) again.destroy()
+        })
+        return again.pipe(recount)
+      },
+    }
     try {
-      await this.dst.push(desc, counted as Readable, {signal: this.signal})
+      await this.dst.push(desc, counted as Readable, pushOptions)
     } catch (err) {
       // The destination reports what broke its read; a failure that started in the source is the source's.
       if (sourceError !== undefined) throw this.wrap('source', 'fetch', desc.digest, sourceError)

@@ -23,6 +23,7 @@ import type {Agent as UndiciAgent, Dispatcher} from 'undici'
 
 import {errorMessage} from '../errors.js'
 import {OciError, type OciErrorCode} from './errors.js'
+import {abortError, throwIfAborted} from './abort.js'
 import {redact, redactUrl} from './redact.js'
 import {isLoopbackHost} from './reference.js'
 
@@ -248,16 +249,6 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 export function backoffDelay(retry: number, policy: RetryPolicy, random = Math.random): number {
   const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1))
   return Math.max(1, Math.floor(random() * cap))
-}
-
-/** The error for an operation its caller aborted (`OpOptions.signal`). */
-export function abortError(signal: AbortSignal | undefined, what: string): OciError {
-  return new OciError('ABORTED', `${what}: aborted`, {cause: signal?.reason})
-}
-
-/** Throws ABORTED when `signal` has fired. */
-export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw abortError(signal, what)
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -32,7 +32,7 @@ import {Verifier, toSignedEntity, toTrustMaterial} from '@sigstore/verify'
 import {AiboxError, VerificationError, errorMessage} from '../errors.js'
 import {decodeBase64} from './encoding.js'
 import type {PrivateKeyInfo} from './keys.js'
-import {bindPayload, keysMissing, orderByHint, signatureMismatch, signerOf} from './raw.js'
+import {bindPayload, keysMissing, orderByHint, signatureMismatch} from './raw.js'
 import {LocalKeySigner} from './signer.js'
 import {
   COSIGN_SIGN_PREDICATE_TYPE,
@@ -42,7 +42,7 @@ import {
   buildStatement,
   statementBytes,
 } from './statement.js'
-import type {BundleDetails, VerificationKey, VerifiedSignature, SignatureVerifyOptions} from './types.js'
+import {type BundleDetails, type SignatureVerifyOptions, type VerificationKey, type VerifiedSignature, signerInfo} from './types.js'
 
 export {BUNDLE_V03_MEDIA_TYPE}
 export type {SerializedBundle}
@@ -291,7 +291,7 @@ export function verifyBundle(doc: unknown, options: SignatureVerifyOptions): Ver
     }
     const key = candidates.find((k) => signatureVerifies(bundle, k, options.artifact))
     if (!key) throw signatureMismatch(source, candidates, `message signature over ${options.artifactName ?? 'the file'}`)
-    return {format: 'sigstore-bundle', source, signers: [signerOf(key)], bundle: details, binding: {kind: 'message-digest', digest: `${alg}:${actual.toString('hex')}`}, warnings}
+    return {format: 'sigstore-bundle', source, signers: [signerInfo(key)], bundle: details, binding: {kind: 'message-digest', digest: `${alg}:${actual.toString('hex')}`}, warnings}
   }
 
   const env = bundle.content.dsseEnvelope
@@ -305,7 +305,7 @@ export function verifyBundle(doc: unknown, options: SignatureVerifyOptions): Ver
   return {
     format: 'sigstore-bundle',
     source,
-    signers: [signerOf(key)],
+    signers: [signerInfo(key)],
     bundle: details,
     payloadType: env.payloadType,
     ...(bound.statement ? {statement: bound.statement, predicateType: bound.statement.predicateType} : {}),

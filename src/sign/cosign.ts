@@ -11,8 +11,8 @@ import canonicalize from 'canonicalize'
 import {VerificationError} from '../errors.js'
 import {decodeBase64} from './encoding.js'
 import type {PublicKeyInfo} from './keys.js'
-import {signatureMismatch, signerOf, verifyRawWithKey} from './raw.js'
-import type {VerifiedSignature, SignatureVerifyOptions} from './types.js'
+import {signatureMismatch, verifyRawWithKey} from './raw.js'
+import {type SignatureVerifyOptions, type VerifiedSignature, signerInfo} from './types.js'
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json'
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature'
@@ -101,13 +101,13 @@ export function verifySimpleSigning(sig: SimpleSignature, options: SignatureVeri
   let manifestDigest = options.manifestDigest
   if (!manifestDigest && options.artifact) {
     if (Buffer.from(options.artifact).equals(sig.payload)) {
-      return {format: 'simple-signing', source, signers: [signerOf(key)], payloadType: SIMPLE_SIGNING_MEDIA_TYPE, binding: {kind: 'payload'}, warnings}
+      return {format: 'simple-signing', source, signers: [signerInfo(key)], payloadType: SIMPLE_SIGNING_MEDIA_TYPE, binding: {kind: 'payload'}, warnings}
     }
     manifestDigest = `sha256:${createHash('sha256').update(options.artifact).digest('hex')}`
   }
   if (!manifestDigest) {
     warnings.push('no manifest given: the docker-manifest-digest claim was not checked')
-    return {format: 'simple-signing', source, signers: [signerOf(key)], payloadType: SIMPLE_SIGNING_MEDIA_TYPE, binding: {kind: 'none'}, warnings}
+    return {format: 'simple-signing', source, signers: [signerInfo(key)], payloadType: SIMPLE_SIGNING_MEDIA_TYPE, binding: {kind: 'none'}, warnings}
   }
   if (claimed !== manifestDigest) {
     throw new VerificationError(
@@ -116,7 +116,7 @@ export function verifySimpleSigning(sig: SimpleSignature, options: SignatureVeri
       {suggestions: ['this signature belongs to a different image manifest']},
     )
   }
-  return {format: 'simple-signing', source, signers: [signerOf(key)], payloadType: SIMPLE_SIGNING_MEDIA_TYPE, binding: {kind: 'claim', digest: claimed}, warnings}
+  return {format: 'simple-signing', source, signers: [signerInfo(key)], payloadType: SIMPLE_SIGNING_MEDIA_TYPE, binding: {kind: 'claim', digest: claimed}, warnings}
 }
 
 /** cosign's legacy `LocalSignedPayload` (`{"base64Signature","cert","rekorBundle"}`), fetch.go:48-52. */

@@ -79,7 +79,7 @@ export interface PublicKeyResult extends KeyDescription {
 /** `aibox key public`: the public key of any key file (encrypted cosign key, plain private key, public key, certificate). */
 export async function publicKeyOfFile(options: {keyFile: string; passwords: PasswordSession; output?: string; force?: boolean}): Promise<PublicKeyResult> {
   const key = await loadAnyPublicKey(options.keyFile, options.passwords.decrypt)
-  if (options.output) writeFileAtomic(options.output, key.pem, {mode: 0o644, overwrite: options.force ?? false})
+  if (options.output) writeFileAtomic(options.output, key.pem, {mode: 0o644, force: options.force ?? false})
   return {publicKey: key.pem, ...describePublicKey(key), ...(options.output ? {output: options.output} : {})}
 }
 
@@ -130,7 +130,7 @@ export async function signFile(options: {file: string; keyFile: string; format?:
       // cosign sign-blob --output-signature writes no newline; on stdout it prints one (sign_blob.go:170,178).
       text = options.output ? signature : `${signature}\n`
   }
-  if (options.output) writeFileAtomic(options.output, text, {mode: 0o644, overwrite: true})
+  if (options.output) writeFileAtomic(options.output, text, {mode: 0o644, force: true})
   return {
     file: options.file,
     digest: format === 'raw' || format === 'message' ? (await artifactDigests(options.file, bytes))[0] : digest,

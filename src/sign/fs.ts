@@ -1,14 +1,13 @@
 /**
- * File helpers for key and signature files: bounded reads with precise errors, and atomic
- * writes (temp file + fsync + rename) so a failure never leaves a half-written key behind.
- * Kept inside src/sign so the module has no dependency on code being written in parallel;
- * it can move to src/util later without changing callers.
+ * File helpers for key and signature files: bounded reads with precise errors, and writes
+ * through util's atomic writer (temp file + fsync + rename, or link without --force) so a
+ * failure never leaves a half-written key behind and an existing key is never replaced by accident.
  */
-import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {InputError, NotFoundError, errorMessage} from '../errors.js'
+import {AiboxError, InputError, NotFoundError, errorMessage} from '../errors.js'
+import {type StagedFile, stageFileSync} from '../util/atomic.js'
 
 /** Reads a file of at most `maxBytes`, mapping ENOENT/EISDIR/EACCES to AiboxErrors that name the file and its role. */
 export function readFileBounded(file: string, what: string, maxBytes: number): Buffer {
@@ -46,83 +45,32 @@ export function readFileBounded(file: string, what: string, maxBytes: number): B
   }
 }
 
-export interface StagedFile {
-  /** The final path. */
-  path: string
-  /** Moves the staged file into place; without `overwrite` it fails if the path exists (link(2) is atomic no-clobber). */
-  commit(overwrite: boolean): void
-  /** Removes the staged temp file (idempotent). */
-  discard(): void
+/** A missing directory keeps sign's DIR_NOT_FOUND code (util says FILE_NOT_FOUND for any missing path component). */
+function dirNotFound(err: unknown, file: string): unknown {
+  if (err instanceof AiboxError && err.code === 'FILE_NOT_FOUND') {
+    return new NotFoundError('DIR_NOT_FOUND', `directory '${path.dirname(file)}' does not exist (writing '${file}')`, {cause: err.cause})
+  }
+  return err
 }
 
-/** Writes `data` to a temp file next to `file` with `mode`, fsyncs it, and returns a handle to commit or discard it. */
-export function stageFile(file: string, data: string | Uint8Array, mode: number): StagedFile {
-  const dir = path.dirname(path.resolve(file))
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`)
-  let fd: number
+/**
+ * Writes `data` to a temp file next to `file` with exactly `mode` (0600 keys, 0644 public keys),
+ * fsyncs it, and returns a handle to commit (without `force`: FILE_EXISTS if `file` exists) or discard it.
+ */
+export function stageFile(file: string, data: string | Uint8Array, mode: number, force: boolean): StagedFile {
   try {
-    fd = fs.openSync(tmp, 'wx', mode)
+    return stageFileSync(file, data, {mode, exclusive: !force})
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new NotFoundError('DIR_NOT_FOUND', `directory '${path.dirname(file)}' does not exist (writing '${file}')`)
-    throw new InputError('FILE_UNWRITABLE', `cannot write '${file}': ${errorMessage(err)}`, {cause: err})
-  }
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data)
-    // umask may have narrowed the mode at open; set it exactly (0600 keys, 0644 public keys).
-    fs.fchmodSync(fd, mode)
-    fs.fsyncSync(fd)
-  } catch (err) {
-    fs.closeSync(fd)
-    fs.rmSync(tmp, {force: true})
-    throw new InputError('FILE_UNWRITABLE', `cannot write '${file}': ${errorMessage(err)}`, {cause: err})
-  }
-  fs.closeSync(fd)
-  let done = false
-  return {
-    path: file,
-    commit(overwrite: boolean) {
-      try {
-        if (overwrite) fs.renameSync(tmp, file)
-        else {
-          fs.linkSync(tmp, file)
-          fs.rmSync(tmp, {force: true})
-        }
-        done = true
-      } catch (err) {
-        fs.rmSync(tmp, {force: true})
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new InputError('FILE_EXISTS', `'${file}' already exists`, {suggestions: ['pass --force to overwrite it, or choose another name']})
-        }
-        throw new InputError('FILE_UNWRITABLE', `cannot write '${file}': ${errorMessage(err)}`, {cause: err})
-      }
-      syncDir(dir)
-    },
-    discard() {
-      if (!done) fs.rmSync(tmp, {force: true})
-    },
+    throw dirNotFound(err, file)
   }
 }
 
-/** Writes one file atomically (temp + fsync + rename). */
-export function writeFileAtomic(file: string, data: string | Uint8Array, options: {mode?: number; overwrite?: boolean} = {}): void {
-  const staged = stageFile(file, data, options.mode ?? 0o644)
+/** Writes one key or signature file atomically; never replaces an existing one unless `force`. */
+export function writeFileAtomic(file: string, data: string | Uint8Array, options: {mode: number; force: boolean}): void {
+  const staged = stageFile(file, data, options.mode, options.force)
   try {
-    staged.commit(options.overwrite ?? true)
+    staged.commit()
   } finally {
     staged.discard()
-  }
-}
-
-function syncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r')
-    try {
-      fs.fsyncSync(fd)
-    } finally {
-      fs.closeSync(fd)
-    }
-  } catch {
-    // Directory fsync is best effort (not supported on every filesystem); the rename itself is atomic.
   }
 }

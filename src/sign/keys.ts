@@ -547,18 +547,18 @@ export async function writeKeyPair(
   const force = options.force ?? false
   const paths = assertKeyPairWritable(prefix, force)
   const pem = await encryptPrivateKey(key, password, {label: options.label})
-  const priv = stageFile(paths.privateKey, pem, 0o600)
+  const priv = stageFile(paths.privateKey, pem, 0o600, force)
   let pub
   try {
-    pub = stageFile(paths.publicKey, key.public.pem, 0o644)
+    pub = stageFile(paths.publicKey, key.public.pem, 0o644, force)
   } catch (err) {
     priv.discard()
     throw err
   }
   try {
-    priv.commit(force)
+    priv.commit()
     try {
-      pub.commit(force)
+      pub.commit()
     } catch (err) {
       if (!force) fs.rmSync(paths.privateKey, {force: true})
       throw err

@@ -11,7 +11,7 @@ import {decodeBase64, encodeBase64} from './encoding.js'
 import {type PrivateKeyInfo, signatureDigest} from './keys.js'
 import {LocalKeySigner} from './signer.js'
 import {IN_TOTO_PAYLOAD_TYPE, type Statement, matchSubject, parseStatement, subjectDigests} from './statement.js'
-import type {VerificationKey, VerifiedSignature, SignatureVerifyOptions} from './types.js'
+import {type SignatureVerifyOptions, type VerificationKey, type VerifiedSignature, signerInfo} from './types.js'
 
 /** Signs the bytes themselves (ECDSA/RSA over SHA-256, pure Ed25519), like `cosign sign-blob`. */
 export function signRaw(data: Uint8Array, key: PrivateKeyInfo | LocalKeySigner): Buffer {
@@ -65,21 +65,14 @@ export function verifyRawSignature(sigBytes: Uint8Array, options: SignatureVerif
   return {
     format: 'raw',
     source,
-    signers: [signerOf(key)],
+    signers: [signerInfo(key)],
     binding: {kind: 'signature'},
     warnings: [],
   }
 }
 
-export function signerOf(key: VerificationKey) {
-  return {
-    keyId: key.keyId,
-    ...(key.name === undefined ? {} : {name: key.name}),
-    algorithm: key.algorithm,
-    hint: key.hint,
-    fingerprint: key.fingerprint,
-  }
-}
+/** @deprecated The same as `signerInfo` (types.ts); kept as a public name. */
+export const signerOf = signerInfo
 
 /** The SIGNATURE_INVALID error: names the signature, what it covers and every key tried. */
 export function signatureMismatch(source: string, keys: VerificationKey[], what: string): VerificationError {

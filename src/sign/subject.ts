@@ -2,17 +2,33 @@
  * What a signature of a file names as its subject. `aibox sign FILE` signs an in-toto
  * statement whose subject is `subjectDigestFor(FILE)`.
  *
- * HOOK: for policy bundles the subject should be the bundle's content digest (sha256 of the
- * RFC 8785 canonical JSON, formats.md "Content digest"), so that a re-formatted YAML keeps its
- * signature. That digest is computed by `src/bundle`, which is being written in parallel; until
- * it lands on main this is sha256 of the file bytes. Switch here (and only here) once
- * `contentDigest` exists. Verification accepts both digests via `artifactDigests`.
+ * For a policy document (any kind `loadBundle` reads and validates: aibox bundle, bare AI-Box
+ * policy, HELM bundle or policy file) the subject is its content digest: sha256 of the RFC 8785
+ * canonical JSON (formats.md "Content digest"), so a re-formatted YAML (comments, key order,
+ * quoting) keeps its signature, and the same digest names the policy layer once it is pushed.
+ * Any other file (or a policy file that does not validate) is named by the sha256 of its bytes.
+ * Verification accepts both digests (`artifactDigests`), so signatures made before this change,
+ * over the raw bytes, still verify.
  */
+import {loadBundleText} from '../bundle/load.js'
+import {AiboxError} from '../errors.js'
 import {sha256Digest} from './encoding.js'
 
-/** The subject digest `aibox sign` puts in the statement for this file (see the HOOK above). */
-export async function subjectDigestFor(_file: string, bytes: Uint8Array): Promise<string> {
-  return sha256Digest(bytes)
+/** The content digest of `bytes` when they are a valid policy document, else undefined. */
+export function policyContentDigest(file: string, bytes: Uint8Array): string | undefined {
+  try {
+    const b = loadBundleText(bytes, file)
+    return b.digest === '' ? undefined : b.digest
+  } catch (err) {
+    // Not a (valid) policy document: the bytes name it. Anything unexpected is a real error.
+    if (err instanceof AiboxError) return undefined
+    throw err
+  }
+}
+
+/** The subject digest `aibox sign` puts in the statement for this file (see the module comment). */
+export async function subjectDigestFor(file: string, bytes: Uint8Array): Promise<string> {
+  return policyContentDigest(file, bytes) ?? sha256Digest(bytes)
 }
 
 /** Every digest under which a file may legitimately be named as a subject: its bytes' sha256, and the subject digest. */

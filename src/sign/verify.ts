@@ -11,8 +11,8 @@ import {verifyBundle} from './bundle.js'
 import {isContainersSigstoreSignature, parseContainersSigstoreSignature, parseLocalSignedPayload, verifySimpleSigning} from './cosign.js'
 import {type Envelope, parseEnvelope, verifyEnvelopeSignature} from './dsse.js'
 import {parsePublicKey} from './keys.js'
-import {bindPayload, keysMissing, orderByHint, signatureMismatch, signerOf, verifyRawSignature} from './raw.js'
-import type {SignatureFormat, VerificationKey, VerifiedSignature, SignatureVerifyOptions} from './types.js'
+import {bindPayload, keysMissing, orderByHint, signatureMismatch, verifyRawSignature} from './raw.js'
+import {type SignatureFormat, type SignatureVerifyOptions, type VerificationKey, type VerifiedSignature, signerInfo} from './types.js'
 
 /** Signature files are small; anything bigger is refused before parsing. */
 export const MAX_SIGNATURE_BYTES = 16 * 1024 * 1024
@@ -37,7 +37,7 @@ export function verifyEnvelope(doc: unknown, options: SignatureVerifyOptions): V
   return {
     format: 'dsse',
     source,
-    signers: signers.map(signerOf),
+    signers: signers.map(signerInfo),
     payloadType: env.payloadType,
     ...(bound.statement ? {statement: bound.statement, predicateType: bound.statement.predicateType} : {}),
     binding: bound.binding,

@@ -5,6 +5,7 @@
  * clock is a parameter.
  */
 import {VerificationError} from '../errors.js'
+import {formatReference, parseReference} from '../oci/reference.js'
 import {COSIGN_SIGN_PREDICATE_TYPE} from '../sign/statement.js'
 import type {SignerInfo} from '../sign/types.js'
 import {maxAssignment} from './match.js'
@@ -112,21 +113,15 @@ export function describeTarget(target: TrustTarget): string {
 }
 
 /**
- * Minimal split of an OCI reference into registry and repository for scope matching
- * (`host[:port]/path[:tag|@digest]`; a first component without '.' or ':' and not `localhost`
- * is Docker Hub's). src/oci's reference parser can replace this.
+ * The registry and repository a trust scope matches, from a reference as `aibox pull` takes it
+ * (src/oci/reference.ts: `host[:port]/repo[:tag][@digest]`, Docker Hub as `docker.io/…`).
+ * A local layout (`oci:DIR`, `oci-archive:FILE`) has neither, so only scopes that do not match
+ * on registry or repository apply to it. Throws INVALID_REFERENCE for a malformed reference.
  */
 export function targetFromReference(ref: string, tier?: Tier): TrustTarget {
-  let rest = ref.replace(/@sha256:[0-9a-f]{64}$/, '')
-  const lastSlash = rest.lastIndexOf('/')
-  const colon = rest.lastIndexOf(':')
-  if (colon > lastSlash) rest = rest.slice(0, colon)
-  const first = rest.split('/')[0]
-  const hasRegistry = rest.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
-  const registry = hasRegistry ? first : 'docker.io'
-  let repository = hasRegistry ? rest.slice(first.length + 1) : rest
-  if (!hasRegistry && !repository.includes('/')) repository = `library/${repository}`
-  return {registry, repository, ...(tier ? {tier} : {})}
+  const parsed = parseReference(ref)
+  const where = parsed.kind === 'registry' ? {registry: parsed.registry, repository: parsed.repository} : {display: formatReference(parsed)}
+  return {...where, ...(tier ? {tier} : {})}
 }
 
 /** Whether a trust key may count now, and if not why (with its name, for the message). */

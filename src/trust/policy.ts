@@ -11,13 +11,14 @@
  */
 import path from 'node:path'
 
+import {pointer as jsonPointer} from '../bundle/json.js'
+import {type ParsedDocument, parseDocument, type SourcePosition} from '../bundle/parse.js'
 import {InputError, NotFoundError, type Problem, ValidationError, errorMessage} from '../errors.js'
 import {parsePublicKey} from '../sign/keys.js'
 import {readFileBounded} from '../sign/fs.js'
 import type {VerificationKey} from '../sign/types.js'
 import {maxAssignment} from './match.js'
 import {compileSchema} from './schema.js'
-import {escapePointer, parseYamlStrict, type StrictYaml} from './yaml.js'
 
 export const TRUST_POLICY_API_VERSION = 'aibox.dev/v1'
 export const BUILTIN_ROLES = ['org-admin', 'security', 'team-lead', 'project-owner', 'author', 'approver', 'operator'] as const
@@ -65,11 +66,9 @@ export function loadTrustPolicy(file: string): TrustPolicy {
 
 /** Parses trust policy text; `file` names it in problems and anchors relative key paths. */
 export function parseTrustPolicy(text: string, file: string): TrustPolicy {
-  const parsed = parseYamlStrict(text, file)
-  if (!parsed.yaml) throw invalid(file, parsed.problems)
-  const y = parsed.yaml
+  const y = parseYaml(text, file)
   const problems: Problem[] = []
-  const at = (pointer: string, message: string, key = false): Problem => ({file, ...y.locate(pointer, {key}), pointer, message})
+  const at = (pointer: string, message: string, key = false): Problem => ({file, ...locate(y, pointer, key), pointer, message})
 
   const validate = compileSchema('trust-policy.schema.json')
   if (!validate(y.value)) {
@@ -78,7 +77,7 @@ export function parseTrustPolicy(text: string, file: string): TrustPolicy {
       if ((e as {propertyName?: string}).propertyName !== undefined) continue
       if (e.keyword === 'additionalProperties') {
         const prop = (e.params as {additionalProperty: string}).additionalProperty
-        problems.push(at(`${e.instancePath}/${escapePointer(prop)}`, `unknown field '${prop}'`, true))
+        problems.push(at(`${e.instancePath}${jsonPointer([prop])}`, `unknown field '${prop}'`, true))
       } else if (e.keyword === 'oneOf' || e.keyword === 'if') {
         continue // the branch errors say what is wrong
       } else if (e.keyword === 'const' || e.keyword === 'enum') {
@@ -86,7 +85,7 @@ export function parseTrustPolicy(text: string, file: string): TrustPolicy {
         problems.push(at(e.instancePath, `must be ${allowed.map((a) => JSON.stringify(a)).join(' or ')}`))
       } else if (e.keyword === 'propertyNames') {
         const name = (e.params as {propertyName: string}).propertyName
-        problems.push(at(`${e.instancePath}/${escapePointer(name)}`, `invalid name '${name}' (lower-case letters, digits, '.', '_', '-')`, true))
+        problems.push(at(`${e.instancePath}${jsonPointer([name])}`, `invalid name '${name}' (lower-case letters, digits, '.', '_', '-')`, true))
       } else if (e.keyword === 'pattern' && e.instancePath.includes('/roles/')) {
         problems.push(at(e.instancePath, 'invalid role name (lower-case letters, digits and "-", starting with a letter)'))
       } else {
@@ -97,10 +96,34 @@ export function parseTrustPolicy(text: string, file: string): TrustPolicy {
     throw invalid(file, dedupe(problems))
   }
 
-  const doc = y.value as RawPolicy
+  const doc = y.value as unknown as RawPolicy
   const policy = buildPolicy(doc, file, y, problems)
   if (problems.length > 0) throw invalid(file, problems)
   return policy
+}
+
+/**
+ * The bundle module's strict YAML parser (duplicate keys, non-JSON values and tags are located
+ * problems), with anchors and aliases refused: a trust policy is written out in full.
+ */
+function parseYaml(text: string, file: string): ParsedDocument {
+  let doc: ParsedDocument
+  try {
+    doc = parseDocument(text, file, {format: 'yaml', aliases: false})
+  } catch (err) {
+    if (err instanceof ValidationError) throw invalid(file, err.problems)
+    throw err
+  }
+  if (doc.problems.length > 0) throw invalid(file, doc.problems)
+  return doc
+}
+
+/** Position of the value (or key) at `pointer`, else of its nearest ancestor that exists (ajv names missing members by their parent's path). */
+function locate(doc: ParsedDocument, pointer: string, key: boolean): SourcePosition | undefined {
+  for (let p = pointer; ; p = p.slice(0, p.lastIndexOf('/'))) {
+    const hit = doc.locate(p, key && p === pointer)
+    if (hit || p === '') return hit
+  }
 }
 
 interface RawPolicy {
@@ -113,15 +136,15 @@ interface RawPolicy {
   scopes: Array<{name: string; description?: string; match?: {registry?: string | string[]; repository?: string | string[]; tiers?: Tier[]}; require: Record<string, Record<string, number>>}>
 }
 
-function buildPolicy(doc: RawPolicy, file: string, y: StrictYaml, problems: Problem[]): TrustPolicy {
-  const at = (pointer: string, message: string, key = false) => problems.push({file, ...y.locate(pointer, {key}), pointer, message})
+function buildPolicy(doc: RawPolicy, file: string, y: ParsedDocument, problems: Problem[]): TrustPolicy {
+  const at = (pointer: string, message: string, key = false) => problems.push({file, ...locate(y, pointer, key), pointer, message})
   const roles = [...BUILTIN_ROLES, ...(doc.roles ?? [])]
   for (const [i, r] of (doc.roles ?? []).entries()) {
     if ((BUILTIN_ROLES as readonly string[]).includes(r)) at(`/roles/${i}`, `'${r}' is a built-in role; do not declare it`)
   }
   const keys: TrustKey[] = []
   for (const [name, k] of Object.entries(doc.keys)) {
-    const ptr = `/keys/${escapePointer(name)}`
+    const ptr = jsonPointer(['keys', name])
     if ((k.publicKey === undefined) === (k.path === undefined)) {
       at(ptr, "needs exactly one of 'publicKey' (inline PEM) or 'path' (file relative to the trust policy)", true)
       continue
@@ -195,7 +218,7 @@ function buildPolicy(doc: RawPolicy, file: string, y: StrictYaml, problems: Prob
     }
     for (const [kind, thresholds] of Object.entries(s.require)) {
       for (const role of Object.keys(thresholds)) {
-        if (!roles.includes(role)) at(`${ptr}/require/${kind}/${escapePointer(role)}`, `unknown role '${role}'; built-in roles: ${BUILTIN_ROLES.join(', ')}; declare others under 'roles:'`, true)
+        if (!roles.includes(role)) at(`${ptr}${jsonPointer(['require', kind, role])}`, `unknown role '${role}'; built-in roles: ${BUILTIN_ROLES.join(', ')}; declare others under 'roles:'`, true)
       }
       // Can the policy's non-revoked keys ever satisfy this requirement?
       const usable = keys.filter((k) => !k.revoked)
@@ -204,7 +227,7 @@ function buildPolicy(doc: RawPolicy, file: string, y: StrictYaml, problems: Prob
       if (short.length > 0) {
         const needed = Object.values(thresholds).reduce((a, b) => a + b, 0)
         at(
-          `${ptr}/require/${kind}`,
+          `${ptr}${jsonPointer(['require', kind])}`,
           `can never be satisfied: ${short.map(([role, n]) => `'${role}' needs ${n} distinct key(s), ${usable.filter((k) => k.roles.includes(role)).length} non-revoked key(s) hold it`).join('; ')}${needed > 1 ? ` (${needed} distinct keys in total, each counted once)` : ''}`,
           true,
         )

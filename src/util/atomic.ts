@@ -11,13 +11,25 @@ import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
+import {Writable} from 'node:stream'
 
+import {InputError} from '../errors.js'
 import {fsError, isErrno} from './fs-errors.js'
 
 /** Suffix of every temp file we create; `sweepTempFiles` only ever removes these. */
 export const TEMP_SUFFIX = '.aibox-tmp'
 
-export type AtomicData = string | Uint8Array | Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>
+/**
+ * What `writeFileAtomic` writes: bytes, a string, an (async) iterable of chunks, or a function
+ * that writes the content itself into the open temp file (e.g. a stream pipeline ending in
+ * `fileSink(fh)`); the function must not close the handle.
+ */
+export type AtomicData =
+  | string
+  | Uint8Array
+  | Iterable<string | Uint8Array>
+  | AsyncIterable<string | Uint8Array>
+  | ((fh: fsp.FileHandle) => Promise<void>)
 
 export interface AtomicWriteOptions {
   /** File mode of the new file (exact, not masked by the umask). Default: the old file's mode, else 0o666 & ~umask. */
@@ -26,11 +38,64 @@ export interface AtomicWriteOptions {
   mkdirs?: boolean
   /** Mode of directories created by `mkdirs`. Default 0o755 (masked by the umask). */
   dirMode?: number
+  /**
+   * Create the file only if it does not exist: the temp file is hard-linked into place, which
+   * fails when the target exists, so two writers never clobber each other. An existing target
+   * is InputError FILE_EXISTS and is left untouched. Default false (replace).
+   */
+  exclusive?: boolean
+  /** Directory for the temp file (must be on the file system of `file`). Default: the directory of `file`. */
+  tmpDir?: string
 }
 
-/** A fresh temp path next to `file`: `.<name>.<random>.aibox-tmp` (hidden, same directory). */
-export function tempPathFor(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`)
+/** A fresh temp path next to `file` (or in `dir`): `.<name>.<random>.aibox-tmp` (hidden). */
+export function tempPathFor(file: string, dir = path.dirname(file)): string {
+  return path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`)
+}
+
+/** Whether `name` is one of our temp files (as named by `tempPathFor`). */
+export function isTempName(name: string): boolean {
+  return name.startsWith('.') && name.endsWith(TEMP_SUFFIX)
+}
+
+/** The error for an exclusive write whose target exists. */
+export function fileExistsError(file: string): InputError {
+  return new InputError('FILE_EXISTS', `${file} already exists`, {suggestions: ['pass --force to replace it, or choose another path']})
+}
+
+// link(2) fails with these on file systems without hard links (some FUSE, SMB and FAT mounts).
+const NO_HARD_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK', 'ENOSYS']
+
+/**
+ * Moves a written and fsync'ed temp file to `file`: rename, or for an exclusive write a link
+ * that fails if `file` exists. Where hard links are unsupported, an exclusive write falls back
+ * to check-then-rename (the content is still atomic; only a racing writer could slip in).
+ */
+function placeSync(tmp: string, file: string, exclusive: boolean): void {
+  if (!exclusive) return fs.renameSync(tmp, file)
+  try {
+    fs.linkSync(tmp, file)
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) throw fileExistsError(file)
+    if (!isErrno(err, ...NO_HARD_LINKS)) throw err
+    if (fs.existsSync(file)) throw fileExistsError(file)
+    return fs.renameSync(tmp, file)
+  }
+  // The file is in place; a temp name left behind is only litter (sweepTempFiles removes it).
+  removeQuietlySync(tmp)
+}
+
+async function place(tmp: string, file: string, exclusive: boolean): Promise<void> {
+  if (!exclusive) return fsp.rename(tmp, file)
+  try {
+    await fsp.link(tmp, file)
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) throw fileExistsError(file)
+    if (!isErrno(err, ...NO_HARD_LINKS)) throw err
+    if (fs.existsSync(file)) throw fileExistsError(file)
+    return fsp.rename(tmp, file)
+  }
+  await removeQuietly(tmp)
 }
 
 /**
@@ -86,10 +151,19 @@ async function writeAll(fh: fsp.FileHandle, data: Uint8Array): Promise<void> {
   }
 }
 
+function mkdirsFor(dir: string, options: AtomicWriteOptions): void {
+  if (!options.mkdirs) return
+  try {
+    fs.mkdirSync(dir, {recursive: true, mode: options.dirMode ?? 0o755})
+  } catch (err) {
+    throw fsError(err, 'create directory', dir)
+  }
+}
+
 /**
- * Writes `data` to `file` atomically and durably. `data` may be bytes, a string, or an
- * (async) iterable of chunks: if the iterable throws, the target is left untouched and the
- * temp file removed. Errors are AiboxErrors naming `file`.
+ * Writes `data` to `file` atomically and durably. `data` may be bytes, a string, an (async)
+ * iterable of chunks or a writer function: if it throws, the target is left untouched and the
+ * temp file removed. Errors are AiboxErrors naming `file` (an AiboxError thrown by `data` is kept).
  */
 export async function writeFileAtomic(file: string, data: AtomicData, options: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(file)
@@ -100,14 +174,18 @@ export async function writeFileAtomic(file: string, data: AtomicData, options: A
       throw fsError(err, 'create directory', dir)
     }
   }
+  // Refuse before writing anything (the link below still decides a race).
+  if (options.exclusive && fs.existsSync(file)) throw fileExistsError(file)
   const mode = options.mode ?? existingMode(file)
-  const tmp = tempPathFor(file)
+  const tmp = tempPathFor(file, options.tmpDir)
   let fh: fsp.FileHandle | undefined
   let step = 'write'
   try {
     fh = await fsp.open(tmp, 'wx', mode ?? 0o666)
     if (mode !== undefined) await fh.chmod(mode)
-    if (typeof data === 'string' || data instanceof Uint8Array) {
+    if (typeof data === 'function') {
+      await data(fh)
+    } else if (typeof data === 'string' || data instanceof Uint8Array) {
       await writeAll(fh, toBytes(data))
     } else {
       for await (const chunk of data as AsyncIterable<string | Uint8Array>) await writeAll(fh, toBytes(chunk))
@@ -116,8 +194,8 @@ export async function writeFileAtomic(file: string, data: AtomicData, options: A
     await fh.sync()
     await fh.close()
     fh = undefined
-    step = 'rename into place'
-    await fsp.rename(tmp, file)
+    step = options.exclusive ? 'link into place' : 'rename into place'
+    await place(tmp, file, options.exclusive ?? false)
   } catch (err) {
     await fh?.close().catch(() => {})
     await fsp.rm(tmp, {force: true}).catch(() => {})
@@ -126,18 +204,26 @@ export async function writeFileAtomic(file: string, data: AtomicData, options: A
   await fsyncDir(dir)
 }
 
-/** Synchronous `writeFileAtomic` for bytes or a string (the hot paths: audit head, cache state). */
-export function writeFileAtomicSync(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
-  const dir = path.dirname(file)
-  if (options.mkdirs) {
-    try {
-      fs.mkdirSync(dir, {recursive: true, mode: options.dirMode ?? 0o755})
-    } catch (err) {
-      throw fsError(err, 'create directory', dir)
-    }
-  }
+/** A file written to its temp name and fsync'ed, not yet in place (see `stageFileSync`). */
+export interface StagedFile {
+  /** The final path. */
+  readonly path: string
+  /** Moves the file into place (as `writeFileAtomicSync` would) and fsyncs the directory. */
+  commit(): void
+  /** Removes the temp file unless committed. Idempotent; call it in a `finally`. */
+  discard(): void
+}
+
+/**
+ * The first half of `writeFileAtomicSync`: writes and fsyncs the temp file, and returns a
+ * handle to move it into place later. Lets a caller write several files all-or-nothing
+ * (stage them all, then commit), e.g. a key pair.
+ */
+export function stageFileSync(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): StagedFile {
+  mkdirsFor(path.dirname(file), options)
+  if (options.exclusive && fs.existsSync(file)) throw fileExistsError(file)
   const mode = options.mode ?? existingMode(file)
-  const tmp = tempPathFor(file)
+  const tmp = tempPathFor(file, options.tmpDir)
   let fd: number | undefined
   let step = 'write'
   try {
@@ -148,14 +234,60 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, opt
     fs.fsyncSync(fd)
     fs.closeSync(fd)
     fd = undefined
-    step = 'rename into place'
-    fs.renameSync(tmp, file)
   } catch (err) {
     if (fd !== undefined) fs.closeSync(fd)
     fs.rmSync(tmp, {force: true})
     throw fsError(err, step, file)
   }
-  fsyncDirSync(dir)
+  let state: 'staged' | 'committed' | 'discarded' = 'staged'
+  const discard = () => {
+    if (state !== 'staged') return
+    state = 'discarded'
+    fs.rmSync(tmp, {force: true})
+  }
+  return {
+    path: file,
+    commit() {
+      if (state !== 'staged') throw new Error(`staged file ${file} was already ${state}`)
+      try {
+        placeSync(tmp, file, options.exclusive ?? false)
+      } catch (err) {
+        discard()
+        throw fsError(err, options.exclusive ? 'link into place' : 'rename into place', file)
+      }
+      state = 'committed'
+      fsyncDirSync(path.dirname(file))
+    },
+    discard,
+  }
+}
+
+/** Synchronous `writeFileAtomic` for bytes or a string (the hot paths: audit head, cache state). */
+export function writeFileAtomicSync(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+  const staged = stageFileSync(file, data, options)
+  try {
+    staged.commit()
+  } finally {
+    staged.discard()
+  }
+}
+
+/**
+ * A Writable over an open FileHandle that leaves the handle open (for `writeFileAtomic`'s writer
+ * functions: the caller fsyncs and closes it). FileHandle.createWriteStream({autoClose: false})
+ * keeps a reference that makes a later close() wait forever, so this writes directly; writev
+ * batches small chunks (tar headers) into one write.
+ */
+export function fileSink(fh: fsp.FileHandle, highWaterMark = 1024 * 1024): Writable {
+  return new Writable({
+    highWaterMark,
+    write(chunk: Buffer, _enc, cb) {
+      writeAll(fh, chunk).then(() => cb(), cb)
+    },
+    writev(chunks, cb) {
+      writeAll(fh, Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => cb(), cb)
+    },
+  })
 }
 
 export interface JsonWriteOptions extends AtomicWriteOptions {
@@ -240,7 +372,7 @@ export async function sweepTempFiles(dir: string, options: {olderThanMs?: number
   }
   const removed: string[] = []
   for (const name of names) {
-    if (!name.startsWith('.') || !name.endsWith(TEMP_SUFFIX)) continue
+    if (!isTempName(name)) continue
     const p = path.join(dir, name)
     try {
       const st = await fsp.lstat(p)

@@ -43,6 +43,8 @@ export interface LockOptions {
   purpose?: string
   /** Called once when the lock is busy and we start waiting (e.g. to print "waiting for …"). */
   onWait?: (holder: LockOwner | undefined) => void
+  /** Stop waiting when this fires: TransientError ABORTED (exit 4). */
+  signal?: AbortSignal
 }
 
 /** What a lock file records about its holder. */
@@ -291,6 +293,9 @@ export async function acquireLock(target: string, options: LockOptions = {}): Pr
   let waited = false
   let last: Observed | undefined
   for (;;) {
+    if (options.signal?.aborted) {
+      throw new TransientError('ABORTED', `waiting for lock ${lockfile}: aborted`, {cause: options.signal.reason})
+    }
     try {
       const current = observe(lockfile)
       if (!current) {
@@ -379,7 +384,7 @@ function lockTimeout(lockfile: string, timeoutMs: number, holder: LockOwner | un
   const by = holder
     ? ` (held by pid ${holder.pid} on ${holder.host} since ${holder.acquiredAt}${holder.purpose ? ` for ${holder.purpose}` : ''})`
     : ''
-  return new TransientError('LOCK_TIMEOUT', `timed out after ${timeoutMs} ms waiting for the lock ${lockfile}${by}`, {
+  return new TransientError('LOCK_TIMEOUT', `timed out after ${timeoutMs} ms waiting for lock ${lockfile}${by}`, {
     suggestions: [
       'another aibox process is using the same files: retry when it has finished',
       `if no aibox process is running anywhere that shares this directory, remove ${lockfile}`,

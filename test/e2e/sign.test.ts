@@ -191,8 +191,13 @@ describe('aibox key / sign / verify (e2e)', function () {
       expect(v.stdout).to.contain("Sigstore bundle v0.3 (DSSE), https://sigstore.dev/cosign/sign/v1, signed by 'alice.pub'")
     })
     it('refuses a changed file, the wrong key and a corrupt signature with exit 2', async () => {
+      // A comment changes the bytes but not the content digest (RFC 8785) the bundle signature names.
+      const commented = p('policy-commented.yaml')
+      fs.writeFileSync(commented, `${fs.readFileSync(policyFile, 'utf8')}# edited\n`)
+      const same = await aibox(['verify', commented, '--signature', p('policy.alice.bundle.sig'), '--key', p('alice.pub')])
+      expect(same.code, same.stderr).to.equal(0)
       const changed = p('policy-changed.yaml')
-      fs.writeFileSync(changed, `${fs.readFileSync(policyFile, 'utf8')}# edited\n`)
+      fs.writeFileSync(changed, fs.readFileSync(policyFile, 'utf8').replace('version: 1.0.0', 'version: 1.0.1'))
       const a = await aibox(['verify', changed, '--signature', p('policy.alice.bundle.sig'), '--key', p('alice.pub')])
       expect(a.code).to.equal(2)
       expect(a.stderr).to.contain('SUBJECT_MISMATCH')

@@ -11,9 +11,12 @@ export interface ChildResult {
   stderr: string
 }
 
-export function spawnTs(script: string, args: string[] = [], env: Record<string, string> = {}): ChildProcess {
+/** Runs `script` with tsx in a child; `env` is added to ours (an undefined value removes that variable). */
+export function spawnTs(script: string, args: string[] = [], env: Record<string, string | undefined> = {}): ChildProcess {
+  const merged: NodeJS.ProcessEnv = {...process.env, ...env}
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete merged[k]
   return spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    env: {...process.env, ...env},
+    env: merged,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
 }
@@ -34,7 +37,7 @@ export function finished(child: ChildProcess, timeoutMs = 120_000): Promise<Chil
   })
 }
 
-export function runTs(script: string, args: string[] = [], env: Record<string, string> = {}, timeoutMs?: number): Promise<ChildResult> {
+export function runTs(script: string, args: string[] = [], env: Record<string, string | undefined> = {}, timeoutMs?: number): Promise<ChildResult> {
   return finished(spawnTs(script, args, env), timeoutMs)
 }
 

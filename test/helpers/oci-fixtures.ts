@@ -8,9 +8,6 @@
 import {createHash} from 'node:crypto'
 import {Readable} from 'node:stream'
 
-import {expect} from 'chai'
-
-import {AiboxError} from '../../src/errors.js'
 import {descriptorFor, EMPTY_DESCRIPTOR, EMPTY_JSON, MT, packIndex, packManifest, type Descriptor, type Target} from '../../src/oci/index.js'
 
 export const SIG_TYPE = MT.sigstoreBundleV03
@@ -116,32 +113,3 @@ export function failingBody(first: Buffer, message = 'connection reset by peer')
   })
 }
 
-/** Asserts that `p` rejects with an AiboxError of `code` (and returns it for message checks). */
-export async function expectCode(p: Promise<unknown>, code: string, message?: RegExp): Promise<AiboxError> {
-  let err: unknown
-  try {
-    await p
-  } catch (e) {
-    err = e
-  }
-  expect(err, `expected a rejection with code ${code}`).to.be.instanceOf(AiboxError)
-  const e = err as AiboxError
-  expect(e.code, `code of: ${e.message}`).to.equal(code)
-  if (message) expect(e.message).to.match(message)
-  return e
-}
-
-/** Same as expectCode for a synchronous call. */
-export function expectCodeSync(fn: () => unknown, code: string, message?: RegExp): AiboxError {
-  let err: unknown
-  try {
-    fn()
-  } catch (e) {
-    err = e
-  }
-  expect(err, `expected a throw with code ${code}`).to.be.instanceOf(AiboxError)
-  const e = err as AiboxError
-  expect(e.code, `code of: ${e.message}`).to.equal(code)
-  if (message) expect(e.message).to.match(message)
-  return e
-}

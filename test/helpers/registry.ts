@@ -8,6 +8,7 @@ import net from 'node:net'
 import path from 'node:path'
 import {promisify} from 'node:util'
 
+import {RemoteRepository, type RemoteRepositoryOptions} from '../../src/oci/index.js'
 import {ROOT} from './cli.js'
 import {tmpdir} from './tmp.js'
 import {type TokenServer, type TokenServerOptions, startTokenServer} from './token-server.js'
@@ -135,3 +136,20 @@ process.on('exit', () => {
     }
   }
 })
+
+/**
+ * A RemoteRepository factory for one describe block (call it in the block's body): `opts` go over
+ * `defaults` (retry merged field by field), and every repository made is closed in an `after` hook.
+ */
+export function repositoryFactory(defaults: RemoteRepositoryOptions = {}): (ref: string, opts?: RemoteRepositoryOptions) => RemoteRepository {
+  const open: RemoteRepository[] = []
+  after(async () => {
+    for (const r of open.splice(0)) await r.close()
+  })
+  return (ref, opts = {}) => {
+    const retry = defaults.retry || opts.retry ? {retry: {...defaults.retry, ...opts.retry}} : {}
+    const r = new RemoteRepository(ref, {...defaults, ...opts, ...retry})
+    open.push(r)
+    return r
+  }
+}

@@ -21,18 +21,8 @@ import {
   type ReadOnlyTarget,
   type Target,
 } from '../../src/oci/index.js'
-import {
-  APPROVAL_TYPE,
-  blob,
-  buildGraph,
-  expectCode,
-  failingBody,
-  type Graph,
-  pseudoRandom,
-  readStream,
-  type SeedBlob,
-  SIG_TYPE,
-} from './oci-fixtures.js'
+import {APPROVAL_TYPE, blob, buildGraph, failingBody, type Graph, pseudoRandom, readStream, type SeedBlob, SIG_TYPE} from './oci-fixtures.js'
+import {expectCode} from './expect-error.js'
 
 export interface Seed {
   /** Content to store, children before parents. */

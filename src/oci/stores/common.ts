@@ -7,7 +7,7 @@ import {Readable} from 'node:stream'
 import {assertDigest, readAll, toReadable, verifyBytes, VerifyingStream} from '../content.js'
 import {AiboxError} from '../../errors.js'
 import {OciError} from '../errors.js'
-import {throwIfAborted, abortError} from '../fsutil.js'
+import {abortError, throwIfAborted} from '../abort.js'
 import type {Descriptor} from '../target.js'
 
 /** Docker/OCI tag grammar (distribution reference.go); invalid tags are route misses on 2.8 (registry-notes §8.14). */
@@ -32,6 +32,14 @@ export function assertDescriptorShape(desc: Descriptor): void {
   if (typeof desc.mediaType !== 'string' || desc.mediaType === '') {
     throw new OciError('INVALID_MANIFEST', `descriptor ${desc.digest} has no mediaType`)
   }
+}
+
+/** What the local stores' `predecessors` return: the referrers of `artifactType` (all when undefined), sorted by digest, as copies. */
+export function predecessorList(found: Iterable<Descriptor>, artifactType: string | undefined): Descriptor[] {
+  return [...found]
+    .filter((d) => artifactType === undefined || d.artifactType === artifactType)
+    .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
+    .map((d) => structuredClone(d))
 }
 
 /** Destroys a body we will not read (content already present), so its source is released. */

@@ -9,7 +9,6 @@
  * predecessors (referrers) are found. Layouts written by skopeo and oras are read as they are
  * (registry-notes.md §5, §8.18).
  */
-import {randomUUID} from 'node:crypto'
 import {constants as FS} from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -17,9 +16,11 @@ import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
 import {AiboxError} from '../../errors.js'
+import {fileSink, isTempName, writeFileAtomic as writeStreamAtomic} from '../../util/atomic.js'
+import {abortError, throwIfAborted} from '../abort.js'
 import {assertDigest, fetchAll, MAX_MANIFEST_BYTES, readAll, toReadable, verifying, VerifyingStream} from '../content.js'
 import {OciError} from '../errors.js'
-import {abortError, createFileExclusive, fileSink, fsError, syncDir, throwIfAborted, withFileLock, writeFileAtomic} from '../fsutil.js'
+import {createFileExclusive, fsError, withFileLock, writeFileAtomic} from '../fsutil.js'
 import {ANNOTATION, MT} from '../media.js'
 import {
   descriptorJson,
@@ -32,7 +33,7 @@ import {
   successorsOf,
 } from '../manifest.js'
 import type {Descriptor, GraphTarget, OpOptions, TagLister} from '../target.js'
-import {assertDescriptorShape, assertTag, discardBody, isDigestRef, readVerified} from './common.js'
+import {assertDescriptorShape, assertTag, discardBody, isDigestRef, predecessorList, readVerified} from './common.js'
 
 export const OCI_LAYOUT_FILE = 'oci-layout'
 export const INDEX_FILE = 'index.json'
@@ -122,7 +123,7 @@ export class LayoutDirStore implements GraphTarget, TagLister {
         })
       }
       // Another process may be initialising the same directory right now: its files are fine.
-      const entries = (await fs.readdir(this.root)).filter((e) => !e.startsWith('.tmp-') && !LAYOUT_NAMES.has(e))
+      const entries = (await fs.readdir(this.root)).filter((e) => !isTempName(e) && !LAYOUT_NAMES.has(e))
       if (entries.length > 0) {
         throw new OciError('INVALID_LAYOUT', `refusing to create an OCI layout in ${this.dir}: the directory is not empty and has no ${OCI_LAYOUT_FILE}`, {
           suggestions: ['choose an empty or new directory'],
@@ -327,25 +328,14 @@ export class LayoutDirStore implements GraphTarget, TagLister {
       await this.listManifest(expected, opts)
       return
     }
-    const tmp = path.join(ingest, randomUUID())
-    let fh: fs.FileHandle | undefined
     try {
-      fh = await fs.open(tmp, 'wx', 0o644)
-      const source = toReadable(body)
-      await pipeline(source, new VerifyingStream(expected, this.location), fileSink(fh), {signal: opts.signal})
-      await fh.sync()
-      await fh.chmod(0o444)
-      await fh.close()
-      fh = undefined
-      await fs.rename(tmp, final)
+      // Verified while written; a mismatch or abort removes the temp file in ingest/ and leaves no blob.
+      await writeStreamAtomic(final, (fh) => pipeline(toReadable(body), new VerifyingStream(expected, this.location), fileSink(fh), {signal: opts.signal}), {mode: 0o444, tmpDir: ingest})
     } catch (err) {
-      await fh?.close().catch(() => {})
-      await fs.rm(tmp, {force: true}).catch(() => {})
       discardBody(body)
       if (opts.signal?.aborted) throw abortError(opts.signal, `push of ${expected.digest} to ${this.location}`)
       throw fsError(err, 'write blob', `${this.dir}/${this.blobRel(expected.digest)}`)
     }
-    await syncDir(blobsDir)
   }
 
   async tag(desc: Descriptor, tag: string, opts: OpOptions = {}): Promise<void> {
@@ -395,9 +385,8 @@ export class LayoutDirStore implements GraphTarget, TagLister {
    * processes never lose each other's entries. `mutate` returns undefined for "no change".
    */
   private async updateIndex(mutate: (entries: Descriptor[]) => Descriptor[] | undefined, opts: OpOptions): Promise<void> {
-    const lock = path.join(this.root, LOCK_FILE)
     await withFileLock(
-      lock,
+      path.join(this.root, INDEX_FILE),
       async () => {
         const current = await this.readIndex()
         const next = mutate(current.manifests.map((d) => structuredClone(d)))
@@ -456,10 +445,7 @@ export class LayoutDirStore implements GraphTarget, TagLister {
       if (info.subject?.digest === desc.digest) found.set(d.digest, info.referrer)
       for (const c of info.children) if (isGraphNodeType(c.mediaType) && !seen.has(c.digest)) queue.push(c)
     }
-    return [...found.values()]
-      .filter((d) => opts.artifactType === undefined || d.artifactType === opts.artifactType)
-      .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
-      .map((d) => structuredClone(d))
+    return predecessorList(found.values(), opts.artifactType)
   }
 
   async tags(opts: OpOptions = {}): Promise<string[]> {

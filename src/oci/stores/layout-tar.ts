@@ -11,7 +11,7 @@
  * entry; nothing is ever written outside the temporary directory, which is removed on failure
  * and on close(). Every blob is verified while scanning (by default) and again on every fetch.
  */
-import {createHash, randomUUID} from 'node:crypto'
+import {createHash} from 'node:crypto'
 import {close as closeFd, constants as FS, fstat, open as openFd, read as readFd, rmSync} from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -24,12 +24,14 @@ import zlib from 'node:zlib'
 import tar from 'tar-stream'
 
 import {AiboxError} from '../../errors.js'
+import {fileSink, writeFileAtomic} from '../../util/atomic.js'
+import {abortError, throwIfAborted} from '../abort.js'
 import {assertDigest, fetchAll, verifying} from '../content.js'
 import {OciError} from '../errors.js'
-import {abortError, fileSink, fsError, syncDir, throwIfAborted} from '../fsutil.js'
+import {fsError, syncDir} from '../fsutil.js'
 import {isGraphNodeType, parseManifest, referrerDescriptor, sniffManifestMediaType, subjectOf, successorsOf} from '../manifest.js'
 import type {Descriptor, OpOptions, ReadOnlyGraphTarget, TagLister} from '../target.js'
-import {isDigestRef} from './common.js'
+import {isDigestRef, predecessorList} from './common.js'
 import {
   checkLayoutFile,
   indexBytes,
@@ -507,10 +509,7 @@ export class LayoutTarStore implements ReadOnlyGraphTarget, TagLister {
     throwIfAborted(opts.signal, `predecessors of ${desc.digest}`)
     this.assertOpen()
     assertDigest(desc.digest)
-    return [...(this.referrers.get(desc.digest)?.values() ?? [])]
-      .filter((d) => opts.artifactType === undefined || d.artifactType === opts.artifactType)
-      .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
-      .map((d) => structuredClone(d))
+    return predecessorList(this.referrers.get(desc.digest)?.values() ?? [], opts.artifactType)
   }
 
   async tags(opts: OpOptions = {}): Promise<string[]> {
@@ -637,7 +636,6 @@ export async function writeLayoutTar(source: LayoutDirStore | string, outFile: s
   const blobs = await reachableBlobs(store, index, opts.signal)
   const digests = [...blobs.keys()].sort()
   const out = path.resolve(outFile)
-  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.tmp-${randomUUID()}`)
   const pack = tar.pack()
   const hash = createHash('sha256')
   let size = 0
@@ -649,9 +647,7 @@ export async function writeLayoutTar(source: LayoutDirStore | string, outFile: s
       cb(null, chunk)
     },
   })
-  let fh: fs.FileHandle | undefined
-  try {
-    fh = await fs.open(tmp, 'wx', 0o644)
+  const writeEntries = async (fh: fs.FileHandle): Promise<void> => {
     const writing = pipeline(pack as unknown as Readable, tap, fileSink(fh), {signal: opts.signal})
     const written = writing.then(
       () => undefined,
@@ -677,17 +673,14 @@ export async function writeLayoutTar(source: LayoutDirStore | string, outFile: s
     }
     const failure = await written
     if (failure !== undefined) throw failure
-    await fh.sync()
-    await fh.close()
-    fh = undefined
-    await fs.rename(tmp, out)
+  }
+  try {
+    // Under a temporary name, fsync'ed, renamed over `out`: an interrupted export leaves no partial tar.
+    await writeFileAtomic(out, writeEntries)
   } catch (err) {
-    await fh?.close().catch(() => {})
-    await fs.rm(tmp, {force: true}).catch(() => {})
     if (opts.signal?.aborted) throw abortError(opts.signal, `writing ${out}`)
     throw fsError(err, 'write archive', out)
   }
-  await syncDir(path.dirname(out))
   const result: WriteLayoutTarResult = {size, blobs: digests}
   if (wantDigest) result.digest = `sha256:${hash.digest('hex')}`
   return result

@@ -6,10 +6,10 @@ import type {Readable} from 'node:stream'
 
 import {assertDigest, MAX_MANIFEST_BYTES} from '../content.js'
 import {OciError} from '../errors.js'
-import {throwIfAborted} from '../fsutil.js'
+import {throwIfAborted} from '../abort.js'
 import {isGraphNodeType, parseManifest, referrerDescriptor, sniffManifestMediaType, subjectOf} from '../manifest.js'
 import type {Descriptor, GraphTarget, OpOptions, TagLister} from '../target.js'
-import {assertDescriptorShape, assertTag, discardBody, isDigestRef, readVerified, verifiedReadable} from './common.js'
+import {assertDescriptorShape, assertTag, discardBody, isDigestRef, predecessorList, readVerified, verifiedReadable} from './common.js'
 
 export interface MemoryStoreOptions {
   /** Shown in messages; default `memory`. */
@@ -111,10 +111,8 @@ export class MemoryStore implements GraphTarget, TagLister {
   async predecessors(desc: Descriptor, opts: OpOptions & {artifactType?: string} = {}): Promise<Descriptor[]> {
     throwIfAborted(opts.signal, `predecessors of ${desc.digest}`)
     assertDigest(desc.digest)
-    const found = [...(this.referrers.get(desc.digest)?.values() ?? [])]
-      .filter((d) => this.blobs.has(d.digest))
-      .filter((d) => opts.artifactType === undefined || d.artifactType === opts.artifactType)
-    return found.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0)).map((d) => structuredClone(d))
+    const found = [...(this.referrers.get(desc.digest)?.values() ?? [])].filter((d) => this.blobs.has(d.digest))
+    return predecessorList(found, opts.artifactType)
   }
 
   async tags(opts: OpOptions = {}): Promise<string[]> {

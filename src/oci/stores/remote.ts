@@ -27,7 +27,8 @@ import {type RegistryClientOptions, RegistryClient, responseError} from '../clie
 import {repositoryScope} from '../auth/challenge.js'
 import {MAX_MANIFEST_BYTES, assertDigest, isDigest, isVerifying, sha256Digest, verifyBytes, verifying} from '../content.js'
 import {OciError, isOciError} from '../errors.js'
-import {type HttpResponse, abortError, backoffDelay, classifyNetworkError, discard, header, readLimited, sleep, throwIfAborted} from '../http.js'
+import {abortError, throwIfAborted} from '../abort.js'
+import {type HttpResponse, backoffDelay, classifyNetworkError, discard, header, readLimited, sleep} from '../http.js'
 import {MANIFEST_MEDIA_TYPES, MT, isManifestMediaType} from '../media.js'
 import {type RegistryReference, assertRepository, assertTag, parseRegistryReference} from '../reference.js'
 import type {
@@ -82,6 +83,21 @@ function rangeEnd(range: string | undefined): number | undefined {
   if (!m) return undefined
   const last = Number(m[1])
   return last === 0 ? 0 : last + 1
+}
+
+/**
+ * Bytes the registry reports holding after an upload request, when that is not `end` (the
+ * bytes sent so far); undefined when it agrees or does not say. `0-0` after a 1-byte upload is agreement.
+ */
+function storedMismatch(res: HttpResponse, end: number): number | undefined {
+  const stored = rangeEnd(header(res, 'range'))
+  return stored !== undefined && stored !== end && !(stored === 0 && end === 1) ? stored : undefined
+}
+
+/** The upload session's next URL: the response's `Location` (relative to the request), else `current`. */
+function nextLocation(res: HttpResponse, current: URL): URL {
+  const next = header(res, 'location')
+  return next ? new URL(next, res.url) : current
 }
 
 /** Parses `Link: <url>; rel="next"` (RFC 8288), returning the next URL relative to `base`. */
@@ -682,12 +698,11 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
         }
         if (res.status !== 202 && res.status !== 204) throw await responseError(res, {what})
         await discard(res)
-        const stored = rangeEnd(header(res, 'range'))
-        if (stored !== undefined && stored !== expected.size && !(stored === 0 && expected.size === 1)) {
+        const stored = storedMismatch(res, expected.size)
+        if (stored !== undefined) {
           throw new OciError('NETWORK', `${what}: the registry holds ${stored} of ${expected.size} bytes after the upload`, {exit: EXIT.TRANSIENT})
         }
-        const next = header(res, 'location')
-        await this.commitChunked(expected, next ? new URL(next, res.url) : location, what, opts)
+        await this.commitChunked(expected, nextLocation(res, location), what, opts)
         committed = true
         return
       } catch (err) {
@@ -761,25 +776,8 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
       let location = attempt === 1 ? session : undefined
       try {
         location ??= (await this.startUpload(what, opts)).location!
-        const res = await this.client.request({
-          method: 'PUT',
-          url: this.withDigest(location, expected.digest),
-          headers: {'content-type': 'application/octet-stream'},
-          body: data,
-          retry: false,
-          scopes: [this.pushScope],
-          what,
-          signal: opts.signal,
-        })
-        if (res.status === 201 || res.status === 204 || res.status === 200) {
-          await discard(res)
-          this.checkCommitted(res, expected, what)
-          return
-        }
-        const err = await responseError(res, {what})
-        // We hashed these bytes ourselves: a registry digest complaint means they were damaged in transit.
-        if (err.code === 'DIGEST_MISMATCH') throw this.transitError(what, err)
-        throw err
+        await this.putDigest(location, expected, data, what, opts)
+        return
       } catch (err) {
         if (!isTransientOci(err) || attempt >= policy.attempts || opts.signal?.aborted) throw err
         if (location) await this.cancelUpload(location, opts)
@@ -854,24 +852,33 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
     }
   }
 
+  /**
+   * The PUT `?digest=` that completes an upload: with the whole blob (monolithic) or empty after
+   * PATCHes. We hashed the bytes ourselves, so a registry digest complaint means damage in transit.
+   */
+  private async putDigest(location: URL, expected: Descriptor, data: Buffer | undefined, what: string, opts: OpOptions): Promise<void> {
+    const res = await this.client.request({
+      method: 'PUT',
+      url: this.withDigest(location, expected.digest),
+      headers: data ? {'content-type': 'application/octet-stream'} : {'content-type': 'application/octet-stream', 'content-length': '0'},
+      ...(data ? {body: data} : {}),
+      retry: false,
+      scopes: [this.pushScope],
+      what,
+      signal: opts.signal,
+    })
+    if (res.status === 201 || res.status === 204 || res.status === 200) {
+      await discard(res)
+      this.checkCommitted(res, expected, what)
+      return
+    }
+    const err = await responseError(res, {what})
+    throw err.code === 'DIGEST_MISMATCH' ? this.transitError(what, err) : err
+  }
+
   private async commitChunked(expected: Descriptor, location: URL, what: string, opts: OpOptions): Promise<void> {
     try {
-      const res = await this.client.request({
-        method: 'PUT',
-        url: this.withDigest(location, expected.digest),
-        headers: {'content-type': 'application/octet-stream', 'content-length': '0'},
-        retry: false,
-        scopes: [this.pushScope],
-        what,
-        signal: opts.signal,
-      })
-      if (res.status === 201 || res.status === 204 || res.status === 200) {
-        await discard(res)
-        this.checkCommitted(res, expected, what)
-        return
-      }
-      const err = await responseError(res, {what})
-      throw err.code === 'DIGEST_MISMATCH' ? this.transitError(what, err) : err
+      await this.putDigest(location, expected, undefined, what, opts)
     } catch (err) {
       // The commit may have landed although its answer was lost: the blob's presence decides.
       if (isTransientOci(err) && !opts.signal?.aborted && (await this.head(expected, this.pushScope, opts).catch(() => false))) return
@@ -901,12 +908,11 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
         })
         if (res.status === 202 || res.status === 204) {
           await discard(res)
-          const stored = rangeEnd(header(res, 'range'))
-          const next = header(res, 'location')
-          if (stored !== undefined && stored !== end && !(stored === 0 && end === 1)) {
+          const stored = storedMismatch(res, end)
+          if (stored !== undefined) {
             throw new OciError('REGISTRY_ERROR', `${what}: the registry holds ${stored} bytes after a chunk ending at ${end}`, {exit: EXIT.TRANSIENT})
           }
-          return next ? new URL(next, res.url) : loc
+          return nextLocation(res, loc)
         }
         failure = await responseError(res, {what})
       } catch (err) {
@@ -945,8 +951,7 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
       if (res.status !== 204 && res.status !== 200) return undefined
       const offset = rangeEnd(header(res, 'range'))
       if (offset === undefined) return undefined
-      const next = header(res, 'location')
-      return {offset, location: next ? new URL(next, res.url) : location}
+      return {offset, location: nextLocation(res, location)}
     } catch {
       return undefined
     }

@@ -18,18 +18,9 @@ import {AiboxError, ValidationError} from '../../../src/errors.js'
 import {finished, runTs, sleep, spawnTs, waitForOutput} from '../../helpers/children.js'
 import {tmpdir} from '../../helpers/tmp.js'
 import {D1, D2, SAMPLE_EVENTS, buildLog, readLines, steppingClock, writeLines} from '../../helpers/audit-fixtures.js'
+import {rejection} from '../../helpers/expect-error.js'
 
 const CHILDREN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children')
-
-async function rejection(p: Promise<unknown>): Promise<AiboxError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).to.be.instanceOf(AiboxError)
-    return err as AiboxError
-  }
-  throw new Error('expected a rejection')
-}
 
 const signed = {ref: 'registry.example.com/policies/org:1.4.0', digest: D1, version: '1.4.0', keyId: 'SHA256:k'}
 

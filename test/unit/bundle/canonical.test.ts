@@ -6,7 +6,8 @@ import {expect} from 'chai'
 import {canonicalDocument, canonicalJson, contentDigest} from '../../../src/bundle/canonical.js'
 import {InputError, ValidationError} from '../../../src/errors.js'
 import {VECTORS} from '../../helpers/cli.js'
-import {expectError, fixture} from './helpers.js'
+import {fixture} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 const JCS = path.join(VECTORS, 'jcs')
 
@@ -50,14 +51,14 @@ describe('canonical', () => {
       ]
       for (const [what, value, message] of cases) {
         it(`refuses ${what}`, () => {
-          const e = expectError(() => canonicalJson(value), InputError, 'NOT_JSON')
+          const e = expectCodeSync(() => canonicalJson(value), InputError, 'NOT_JSON')
           expect(e.message).to.match(message)
         })
       }
       it('refuses a cycle', () => {
         const a: Record<string, unknown> = {}
         a.self = a
-        expect(expectError(() => canonicalJson(a), InputError, 'NOT_JSON').message).to.match(/circular reference/)
+        expect(expectCodeSync(() => canonicalJson(a), InputError, 'NOT_JSON').message).to.match(/circular reference/)
       })
       it('accepts a shared (acyclic) sub-object', () => {
         const shared = {x: 1}
@@ -90,7 +91,7 @@ describe('canonical', () => {
       expect(a.digest).to.equal(c.digest)
     })
     it('refuses documents with problems instead of hashing a guess', () => {
-      expectError(() => canonicalDocument('{"a":1,"a":2}', 'd.json'), ValidationError, 'INVALID_DOCUMENT')
+      expectCodeSync(() => canonicalDocument('{"a":1,"a":2}', 'd.json'), ValidationError, 'INVALID_DOCUMENT')
     })
   })
 })

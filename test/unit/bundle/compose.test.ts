@@ -4,7 +4,8 @@ import {composeBundles, composedJson} from '../../../src/bundle/compose.js'
 import {contentDigest} from '../../../src/bundle/canonical.js'
 import {loadBundle, loadBundleText} from '../../../src/bundle/load.js'
 import {InputError} from '../../../src/errors.js'
-import {expectError, fixture} from './helpers.js'
+import {fixture} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 const prod = () => loadBundle(fixture('helm', 'production-policy.yaml'))
 const staging = () => loadBundle(fixture('helm', 'staging-policy.yaml'))
@@ -70,13 +71,13 @@ describe('compose', () => {
 
     describe('when the inputs cannot be composed', () => {
       it('refuses a mix of aibox and HELM bundles', () => {
-        expectError(() => composeBundles([prod(), loadBundle(fixture('compose', 'base-rules.yaml'))]), InputError, 'MIXED_KINDS')
+        expectCodeSync(() => composeBundles([prod(), loadBundle(fixture('compose', 'base-rules.yaml'))]), InputError, 'MIXED_KINDS')
       })
       it('refuses policy files without rule ids', () => {
-        expectError(() => composeBundles([loadBundle(fixture('bare', 'org-policy.yaml'))]), InputError, 'UNSUPPORTED_KIND')
+        expectCodeSync(() => composeBundles([loadBundle(fixture('bare', 'org-policy.yaml'))]), InputError, 'UNSUPPORTED_KIND')
       })
       it('refuses nothing', () => {
-        expectError(() => composeBundles([]), InputError, 'NOTHING_TO_COMPOSE')
+        expectCodeSync(() => composeBundles([]), InputError, 'NOTHING_TO_COMPOSE')
       })
     })
   })

@@ -3,7 +3,8 @@ import {expect} from 'chai'
 import {diffBundles} from '../../../src/bundle/diff.js'
 import {loadBundle, loadBundleText} from '../../../src/bundle/load.js'
 import {InputError} from '../../../src/errors.js'
-import {expectError, fixture} from './helpers.js'
+import {fixture} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 const v1 = `apiVersion: aibox.dev/v1
 kind: PolicyBundle
@@ -64,7 +65,7 @@ describe('diff', () => {
       expect(r.looser.map((i) => i.detail)).to.include('adds "pastebin.com"')
     })
     it('refuses HELM PolicyBundles (CEL cannot be compared)', () => {
-      expectError(() => diffBundles(loadBundle(fixture('helm', 'production-policy.yaml')), loadBundle(fixture('helm', 'staging-policy.yaml'))), InputError, 'UNSUPPORTED_KIND')
+      expectCodeSync(() => diffBundles(loadBundle(fixture('helm', 'production-policy.yaml')), loadBundle(fixture('helm', 'staging-policy.yaml'))), InputError, 'UNSUPPORTED_KIND')
     })
   })
 })

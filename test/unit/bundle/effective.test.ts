@@ -9,7 +9,8 @@ import {compareEffective, effectiveDigest, effectivePolicy, type EffectivePolicy
 import {loadBundle, loadBundleText} from '../../../src/bundle/load.js'
 import {InputError, VerificationError} from '../../../src/errors.js'
 import {ROOT} from '../../helpers/cli.js'
-import {expectError, fixture} from './helpers.js'
+import {fixture} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 const stack = () => [loadBundle(fixture('org', 'baseline.yaml')), loadBundle(fixture('teams', 'alpha', 'policy.yaml')), loadBundle(fixture('projects', 'webapp', 'aibox', 'policy.yaml'))]
 
@@ -67,7 +68,7 @@ describe('effective', () => {
       expect(effectiveDigest(a.document)).to.equal(a.digest)
     })
     it('refuses a loosening stack with every violation (VerificationError, exit 2)', () => {
-      const e = expectError(() => effectivePolicy([loadBundle(fixture('org', 'baseline.yaml')), loadBundle(fixture('loosen', 'all.yaml'))]), VerificationError, 'POLICY_LOOSENED')
+      const e = expectCodeSync(() => effectivePolicy([loadBundle(fixture('org', 'baseline.yaml')), loadBundle(fixture('loosen', 'all.yaml'))]), VerificationError, 'POLICY_LOOSENED')
       expect(e.exit).to.equal(2)
       expect((e.details!.violations as unknown[]).length).to.equal(11)
       expect(e.message.split('\n')).to.have.length(12)
@@ -113,7 +114,7 @@ describe('effective', () => {
       expect(c.looser.map((v) => v.code)).to.include.members(['TTL_REMOVED', 'DEFAULT_ALLOW'])
     })
     it('refuses something that is not an effective policy', () => {
-      expectError(() => compareEffective(base(), {kind: 'Nope'} as unknown as EffectivePolicyDocument), InputError, 'NOT_EFFECTIVE_POLICY')
+      expectCodeSync(() => compareEffective(base(), {kind: 'Nope'} as unknown as EffectivePolicyDocument), InputError, 'NOT_EFFECTIVE_POLICY')
     })
   })
 })

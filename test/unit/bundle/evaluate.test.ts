@@ -4,7 +4,8 @@ import {effectivePolicy} from '../../../src/bundle/effective.js'
 import {evaluateCall, evaluateCommand} from '../../../src/bundle/evaluate.js'
 import {loadBundle, loadBundleText} from '../../../src/bundle/load.js'
 import {VerificationError} from '../../../src/errors.js'
-import {expectError, fixture} from './helpers.js'
+import {fixture} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 const org = () => loadBundle(fixture('org', 'baseline.yaml'))
 const team = () => loadBundle(fixture('teams', 'alpha', 'policy.yaml'))
@@ -53,7 +54,7 @@ describe('evaluate', () => {
         }
       })
       it('refuses a loosening stack', () => {
-        expectError(() => evaluateCall([org(), loadBundle(fixture('loosen', 'default-allow.yaml'))], {tool: 'x'}), VerificationError, 'POLICY_LOOSENED')
+        expectCodeSync(() => evaluateCall([org(), loadBundle(fixture('loosen', 'default-allow.yaml'))], {tool: 'x'}), VerificationError, 'POLICY_LOOSENED')
       })
       it('keeps argument names that shadow Object.prototype as plain data', () => {
         const b = loadBundleText('version: "1.0"\ndefaultVerdict: deny\nrules:\n  - {name: c, match: {toolName: t, args: {constructor: {equals: x}}}, verdict: allow}\n', 'p.yaml')

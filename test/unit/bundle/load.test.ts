@@ -5,10 +5,11 @@ import {expect} from 'chai'
 import {detectKind, loadBundle, loadBundleText} from '../../../src/bundle/load.js'
 import {InputError, NotFoundError, type Problem, ValidationError} from '../../../src/errors.js'
 import {formatProblem} from '../../../src/errors.js'
-import {expectError, fixture, inDir, BUNDLES} from './helpers.js'
+import {fixture, inDir, BUNDLES} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 function problemsOf(file: string): string[] {
-  const e = expectError(() => inDir(BUNDLES, () => loadBundle(file)), ValidationError, 'INVALID_BUNDLE')
+  const e = expectCodeSync(() => inDir(BUNDLES, () => loadBundle(file)), ValidationError, 'INVALID_BUNDLE')
   return e.problems.map((p: Problem) => formatProblem(p))
 }
 
@@ -53,7 +54,7 @@ describe('load', () => {
         expect(b.rules.map((r) => r.id)).to.deep.equal(['allow-reads', 'allow-list', 'allow-user-writes', 'deny-all'])
       })
       it('refuses a kind the caller cannot use, saying why', () => {
-        const e = expectError(() => loadBundle(fixture('helm', 'production-policy.yaml'), {accept: ['aibox-bundle', 'helm-policy']}), ValidationError, 'UNSUPPORTED_KIND')
+        const e = expectCodeSync(() => loadBundle(fixture('helm', 'production-policy.yaml'), {accept: ['aibox-bundle', 'helm-policy']}), ValidationError, 'UNSUPPORTED_KIND')
         expect(e.message).to.match(/is a HELM PolicyBundle; this command takes a aibox PolicyBundle or HELM policy file/)
         expect(e.suggestions![0]).to.match(/CEL/)
       })
@@ -61,11 +62,11 @@ describe('load', () => {
 
     describe('when the input is bad', () => {
       it('reports malformed YAML with a position', () => {
-        const e = expectError(() => inDir(BUNDLES, () => loadBundle('bad/malformed.yaml')), ValidationError, 'YAML_SYNTAX')
+        const e = expectCodeSync(() => inDir(BUNDLES, () => loadBundle('bad/malformed.yaml')), ValidationError, 'YAML_SYNTAX')
         expect(e.problems[0]).to.include({file: 'bad/malformed.yaml', line: 12, col: 1})
       })
       it('reports malformed JSON with a position', () => {
-        const e = expectError(() => inDir(BUNDLES, () => loadBundle('bad/malformed.json')), ValidationError, 'JSON_SYNTAX')
+        const e = expectCodeSync(() => inDir(BUNDLES, () => loadBundle('bad/malformed.json')), ValidationError, 'JSON_SYNTAX')
         expect(formatProblem(e.problems[0])).to.equal("bad/malformed.json:7:3: unexpected character ']'")
       })
       it('reports every schema violation at once, each with file:line:col and pointer', () => {
@@ -124,15 +125,15 @@ describe('load', () => {
         expect(problemsOf('bad/not-a-policy.yaml')[0]).to.match(/cannot tell what this document is/)
       })
       it('refuses an unknown apiVersion', () => {
-        const e = expectError(() => loadBundleText('apiVersion: v2\nkind: PolicyBundle\n', 'x.yaml'), ValidationError, 'INVALID_BUNDLE')
+        const e = expectCodeSync(() => loadBundleText('apiVersion: v2\nkind: PolicyBundle\n', 'x.yaml'), ValidationError, 'INVALID_BUNDLE')
         expect(e.problems[0].message).to.match(/unknown apiVersion "v2"/)
       })
       it('refuses a tier that contradicts the position', () => {
-        const e = expectError(() => loadBundle(fixture('teams', 'alpha', 'policy.yaml'), {tier: 'org'}), ValidationError, 'INVALID_BUNDLE')
+        const e = expectCodeSync(() => loadBundle(fixture('teams', 'alpha', 'policy.yaml'), {tier: 'org'}), ValidationError, 'INVALID_BUNDLE')
         expect(e.problems[0].message).to.equal('metadata.tier is "team" but the file is used as the org tier')
       })
       it('requires hosts and ports on org baseline entries', () => {
-        const e = expectError(
+        const e = expectCodeSync(
           () => loadBundleText('apiVersion: aibox.dev/v1\nkind: PolicyBundle\nmetadata: {name: o, version: 1.0.0, tier: org}\npolicy:\n  version: 1\n  network:\n    allow: [{id: x, hosts: [a.b]}]\n', 'o.yaml'),
           ValidationError,
           'INVALID_BUNDLE',
@@ -140,7 +141,7 @@ describe('load', () => {
         expect(e.problems[0].message).to.equal('network.allow[x] has no ports (an org baseline entry cannot inherit them)')
       })
       it('flags unreachable tools rules and unnormalised path matchers', () => {
-        const e = expectError(
+        const e = expectCodeSync(
           () =>
             loadBundleText(
               'apiVersion: aibox.dev/v1\nkind: PolicyBundle\nmetadata: {name: o, version: 1.0.0, tier: team}\npolicy:\n  version: 1\n  tools:\n    rules: [{match: [git], allow: true}, {match: [git], allow: false}]\nrules:\n  - {id: r, match: {toolName: x, args: {path: {startsWith: /a/../b/}}}, verdict: allow}\n',
@@ -152,10 +153,10 @@ describe('load', () => {
         expect(e.problems.map((p) => p.message)).to.deep.equal(['tools rule 1 repeats the match of rule 0 and can never apply (first match wins)', 'path "/a/../b/" is not normalised (write "/b/")'])
       })
       it('maps a missing file to NotFoundError', () => {
-        expectError(() => loadBundle(fixture('nope.yaml')), NotFoundError, 'FILE_NOT_FOUND')
+        expectCodeSync(() => loadBundle(fixture('nope.yaml')), NotFoundError, 'FILE_NOT_FOUND')
       })
       it('refuses a top-level list', () => {
-        const e = expectError(() => loadBundleText('[1, 2]', 'x.json'), ValidationError, 'INVALID_BUNDLE')
+        const e = expectCodeSync(() => loadBundleText('[1, 2]', 'x.json'), ValidationError, 'INVALID_BUNDLE')
         expect(e.problems[0].message).to.equal('expected a mapping at the top level (got a list)')
       })
     })

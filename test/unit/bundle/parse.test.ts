@@ -6,14 +6,15 @@ import {detectFormat, LineIndex, parseDocument, parseStrict} from '../../../src/
 import {MAX_ALIAS_NODES} from '../../../src/bundle/strict-yaml.js'
 import {InputError, NotFoundError, ValidationError} from '../../../src/errors.js'
 import {readSource} from '../../../src/bundle/parse.js'
-import {expectError, fixture} from './helpers.js'
+import {fixture} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 function problems(text: string, file = 'x.yaml'): string[] {
   return parseDocument(text, file).problems.map((p) => `${p.line}:${p.col} ${p.pointer} ${p.message}`)
 }
 
 function fatal(text: string | Buffer, file = 'x.yaml'): ValidationError {
-  return expectError(() => parseDocument(text, file), ValidationError, file.endsWith('.json') ? 'JSON_SYNTAX' : 'YAML_SYNTAX')
+  return expectCodeSync(() => parseDocument(text, file), ValidationError, file.endsWith('.json') ? 'JSON_SYNTAX' : 'YAML_SYNTAX')
 }
 
 describe('parse', () => {
@@ -96,6 +97,15 @@ describe('parse', () => {
         expect(problems('a: *nope\n')).to.deep.equal(['1:4 /a alias *nope refers to no anchor defined before it'])
         expect(problems('a: &r [1, *r]\n')[0]).to.match(/\/a\/1 alias \*r refers to a node that contains it/)
       })
+      it('refuses every anchor and alias, without expanding, with aliases: false', () => {
+        const d = parseDocument('x: &m {a: 1}\ny: *m\nz: &s v\n', 'x.yaml', {aliases: false})
+        expect(d.problems.map((p) => `${p.line}:${p.col} ${p.pointer} ${p.message}`)).to.deep.equal([
+          '1:7 /x anchors (&name) are not allowed',
+          '2:4 /y aliases (*name) are not allowed',
+          '3:7 /z anchors (&name) are not allowed',
+        ])
+        expect(JSON.stringify(d.value)).to.equal('{"x":{"a":1},"y":null,"z":"v"}')
+      })
     })
 
     describe('when the YAML is malformed', () => {
@@ -160,25 +170,25 @@ describe('parse', () => {
       expect(d.canonical!.toString()).to.equal('{"__proto__":{"x":1},"b":[{"constructor":2}]}')
     })
     it('reports invalid UTF-8 with its position', () => {
-      const e = expectError(() => parseDocument(fs.readFileSync(fixture('bad', 'invalid-utf8.yaml')), 'bad.yaml'), ValidationError, 'INVALID_UTF8')
+      const e = expectCodeSync(() => parseDocument(fs.readFileSync(fixture('bad', 'invalid-utf8.yaml')), 'bad.yaml'), ValidationError, 'INVALID_UTF8')
       expect(e.problems[0]).to.include({line: 3, col: 70, message: 'invalid UTF-8 byte 0xe9'})
     })
   })
 
   describe('#parseStrict', () => {
     it('throws all problems at once', () => {
-      const e = expectError(() => parseStrict('a: 1\na: 2\nb: .nan\n', 'x.yaml'), ValidationError, 'INVALID_DOCUMENT')
+      const e = expectCodeSync(() => parseStrict('a: 1\na: 2\nb: .nan\n', 'x.yaml'), ValidationError, 'INVALID_DOCUMENT')
       expect(e.problems).to.have.length(2)
     })
   })
 
   describe('#readSource', () => {
     it('maps a missing file to NotFoundError (exit 3)', () => {
-      const e = expectError(() => readSource(fixture('nope.yaml')), NotFoundError, 'FILE_NOT_FOUND')
+      const e = expectCodeSync(() => readSource(fixture('nope.yaml')), NotFoundError, 'FILE_NOT_FOUND')
       expect(e.exit).to.equal(3)
     })
     it('refuses a directory', () => {
-      expectError(() => readSource(fixture('org')), InputError, 'IS_A_DIRECTORY')
+      expectCodeSync(() => readSource(fixture('org')), InputError, 'IS_A_DIRECTORY')
     })
   })
 

@@ -3,7 +3,8 @@ import {expect} from 'chai'
 import {loadBundle} from '../../../src/bundle/load.js'
 import {loadPolicyTests, runPolicyTests} from '../../../src/bundle/testing.js'
 import {ValidationError} from '../../../src/errors.js'
-import {expectError, fixture} from './helpers.js'
+import {fixture} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 describe('testing', () => {
   describe('#runPolicyTests', () => {
@@ -36,7 +37,7 @@ describe('testing', () => {
 
   describe('#loadPolicyTests', () => {
     it('reports every problem of an invalid tests file at once', () => {
-      const e = expectError(() => loadPolicyTests(fixture('tests', 'invalid.tests.yaml')), ValidationError, 'INVALID_TESTS')
+      const e = expectCodeSync(() => loadPolicyTests(fixture('tests', 'invalid.tests.yaml')), ValidationError, 'INVALID_TESTS')
       expect(e.problems.map((p) => p.message)).to.deep.equal([
         'a test needs exactly one of tool (with args) or command',
         'a test needs exactly one of tool (with args) or command',
@@ -45,7 +46,7 @@ describe('testing', () => {
       ])
     })
     it('refuses an unterminated quote in a command line', () => {
-      const e = expectError(() => loadPolicyTests('t.yaml', 'tests:\n  - {name: q, command: "echo \\"x", expect: deny}\n'), ValidationError, 'INVALID_TESTS')
+      const e = expectCodeSync(() => loadPolicyTests('t.yaml', 'tests:\n  - {name: q, command: "echo \\"x", expect: deny}\n'), ValidationError, 'INVALID_TESTS')
       expect(e.problems[0].message).to.equal('unterminated double quote')
     })
   })

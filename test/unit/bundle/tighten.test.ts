@@ -4,7 +4,8 @@ import {loadBundle, loadBundleText} from '../../../src/bundle/load.js'
 import type {LoadedBundle} from '../../../src/bundle/model.js'
 import {analyzeStack, assignTiers, checkStack} from '../../../src/bundle/tighten.js'
 import {InputError, ValidationError} from '../../../src/errors.js'
-import {BUNDLES, expectError, fixture, inDir} from './helpers.js'
+import {BUNDLES, fixture, inDir} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 const org = () => loadBundle(fixture('org', 'baseline.yaml'))
 const team = () => loadBundle(fixture('teams', 'alpha', 'policy.yaml'))
@@ -141,22 +142,22 @@ describe('tighten', () => {
 
     describe('when the stack is not a stack', () => {
       it('refuses tiers out of order', () => {
-        const e = expectError(() => checkStack([team(), org()]), InputError, 'TIER_ORDER')
+        const e = expectCodeSync(() => checkStack([team(), org()]), InputError, 'TIER_ORDER')
         expect(e.message).to.match(/is a org tier but comes after a team tier/)
       })
       it('refuses a HELM PolicyBundle', () => {
-        expectError(() => checkStack([loadBundle(fixture('helm', 'production-policy.yaml'))]), InputError, 'UNSUPPORTED_KIND')
+        expectCodeSync(() => checkStack([loadBundle(fixture('helm', 'production-policy.yaml'))]), InputError, 'UNSUPPORTED_KIND')
       })
       it('refuses more than three tiers', () => {
         const bare = () => loadBundle(fixture('bare', 'team-policy.yaml'))
-        expectError(() => checkStack([loadBundle(fixture('bare', 'org-policy.yaml')), bare(), bare(), bare()]), InputError, 'TOO_MANY_TIERS')
+        expectCodeSync(() => checkStack([loadBundle(fixture('bare', 'org-policy.yaml')), bare(), bare(), bare()]), InputError, 'TOO_MANY_TIERS')
       })
       it('refuses a new network entry without hosts or ports to inherit', () => {
-        const e = expectError(() => checkStack([org(), teamText('policy:\n  version: 1\n  network:\n    allow: [{id: new-one, hosts: [git.internal]}]\n')]), ValidationError, 'INCOMPLETE_POLICY')
+        const e = expectCodeSync(() => checkStack([org(), teamText('policy:\n  version: 1\n  network:\n    allow: [{id: new-one, hosts: [git.internal]}]\n')]), ValidationError, 'INCOMPLETE_POLICY')
         expect(e.problems[0].message).to.equal('network.allow[new-one] has no ports and no parent entry with id "new-one" to inherit them from')
       })
       it('refuses an empty stack', () => {
-        expectError(() => checkStack([]), InputError, 'EMPTY_STACK')
+        expectCodeSync(() => checkStack([]), InputError, 'EMPTY_STACK')
       })
     })
   })

@@ -6,7 +6,7 @@ import {expect} from 'chai'
 import {writeOutputFile} from '../../../src/bundle/write.js'
 import {InputError, NotFoundError} from '../../../src/errors.js'
 import {listFiles, tmpdir} from '../../helpers/tmp.js'
-import {expectError} from './helpers.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 describe('write', () => {
   describe('#writeOutputFile', () => {
@@ -20,7 +20,7 @@ describe('write', () => {
       const dir = tmpdir()
       const f = path.join(dir, 'a.json')
       fs.writeFileSync(f, 'old')
-      expectError(() => writeOutputFile(f, 'new'), InputError, 'FILE_EXISTS')
+      expectCodeSync(() => writeOutputFile(f, 'new'), InputError, 'FILE_EXISTS')
       expect(fs.readFileSync(f, 'utf8')).to.equal('old')
       expect(listFiles(dir)).to.deep.equal(['a.json'])
     })
@@ -33,7 +33,7 @@ describe('write', () => {
       expect(listFiles(dir)).to.deep.equal(['a.json'])
     })
     it('reports a missing directory as NotFoundError', () => {
-      expectError(() => writeOutputFile(path.join(tmpdir(), 'no', 'a.json'), 'x'), NotFoundError, 'DIRECTORY_NOT_FOUND')
+      expectCodeSync(() => writeOutputFile(path.join(tmpdir(), 'no', 'a.json'), 'x'), NotFoundError, 'DIRECTORY_NOT_FOUND')
     })
   })
 })

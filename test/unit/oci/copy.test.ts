@@ -16,10 +16,11 @@ import {
   packIndex,
   packManifest,
 } from '../../../src/oci/index.js'
-import {blob, buildGraph, expectCode, pushAll, readStream, type SeedBlob} from '../../helpers/oci-fixtures.js'
+import {blob, buildGraph, pushAll, readStream, type SeedBlob} from '../../helpers/oci-fixtures.js'
 import {corrupted} from '../../helpers/target-conformance.js'
 import {tmpdir} from '../../helpers/tmp.js'
 import {TrackingTarget} from '../../helpers/tracking-target.js'
+import {expectCode} from '../../helpers/expect-error.js'
 
 async function sourceWithGraph(seed = 'copy') {
   const g = buildGraph(seed)

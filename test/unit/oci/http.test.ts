@@ -1,5 +1,4 @@
 import {expect} from 'chai'
-import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
@@ -10,27 +9,19 @@ import {staticCredentials} from '../../../src/oci/auth/credentials.js'
 import {readAll} from '../../../src/oci/content.js'
 import {OciError} from '../../../src/oci/errors.js'
 import {DEFAULT_RETRY, HttpTransport, backoffDelay, parseRetryAfter, resetWarnings} from '../../../src/oci/http.js'
-import {RemoteRepository, type RemoteRepositoryOptions} from '../../../src/oci/stores/remote.js'
 import {artifact, pushArtifact, randomBlob, streamOf} from '../../helpers/artifacts.js'
+import {runTs} from '../../helpers/children.js'
 import {ROOT} from '../../helpers/cli.js'
 import {expectCode} from '../../helpers/expect-error.js'
 import {type FaultProxy, startFaultProxy} from '../../helpers/fault-proxy.js'
-import {type RegistryHandle, startRegistry} from '../../helpers/registry.js'
+import {type RegistryHandle, repositoryFactory, startRegistry} from '../../helpers/registry.js'
 import {tmpdir} from '../../helpers/tmp.js'
 
 const MiB = 1024 * 1024
 
 describe('HttpTransport', function () {
   this.timeout(120_000)
-  const open: RemoteRepository[] = []
-  const repo = (ref: string, opts: RemoteRepositoryOptions = {}) => {
-    const r = new RemoteRepository(ref, {onWarning: () => {}, ...opts, retry: {baseDelayMs: 5, maxDelayMs: 20, ...opts.retry}})
-    open.push(r)
-    return r
-  }
-  after(async () => {
-    for (const r of open) await r.close()
-  })
+  const repo = repositoryFactory({onWarning: () => {}, retry: {baseDelayMs: 5, maxDelayMs: 20}})
 
   describe('retries', () => {
     let reg: RegistryHandle
@@ -248,17 +239,7 @@ describe('HttpTransport', function () {
           'try { console.log(JSON.stringify(await r.tags())) } catch (e) { console.log(e.code) } finally { await r.close() }',
         ].join('\n'),
       )
-      const run = (extra: string | undefined) =>
-        new Promise<string>((resolve, reject) => {
-          const env = {...process.env}
-          if (extra) env.NODE_EXTRA_CA_CERTS = extra
-          else delete env.NODE_EXTRA_CA_CERTS
-          const child = spawn(process.execPath, ['--import', 'tsx', script], {cwd: ROOT, env})
-          let out = ''
-          child.stdout.on('data', (b: Buffer) => (out += b.toString()))
-          child.on('error', reject)
-          child.on('close', () => resolve(out.trim()))
-        })
+      const run = async (extra: string | undefined) => (await runTs(script, [], {NODE_EXTRA_CA_CERTS: extra})).stdout.trim()
       expect(await run(reg.caFile)).to.equal('["v1"]')
       expect(await run(undefined)).to.equal('TLS')
     })

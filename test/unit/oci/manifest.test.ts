@@ -13,7 +13,8 @@ import {
   sniffManifestMediaType,
   successors,
 } from '../../../src/oci/index.js'
-import {blob, buildGraph, CREATED, expectCodeSync} from '../../helpers/oci-fixtures.js'
+import {blob, buildGraph, CREATED} from '../../helpers/oci-fixtures.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 const layer = blob(MT.policyBundle, Buffer.from('{"a":1}'), {annotations: {[ANNOTATION.title]: 'p.json'}})
 

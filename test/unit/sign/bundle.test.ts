@@ -6,7 +6,6 @@ import path from 'node:path'
 
 import {bundleFromJSON} from '@sigstore/bundle'
 
-import {AiboxError} from '../../../src/errors.js'
 import {
   BUNDLE_V03_MEDIA_TYPE,
   COSIGN_SIGN_PREDICATE_TYPE,
@@ -23,23 +22,12 @@ import {
   verifyBundle,
 } from '../../../src/sign/index.js'
 import {tmpdir} from '../../helpers/tmp.js'
+import {expectCodeSync} from '../../helpers/expect-error.js'
 
 const data = Buffer.from('apiVersion: aibox.dev/v1\nkind: PolicyBundle\n')
 const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v))
 const payloadOf = (b: SerializedBundle) => JSON.parse(Buffer.from(b.dsseEnvelope!.payload, 'base64').toString())
-
-function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).to.be.instanceOf(AiboxError)
-    expect((err as AiboxError).code).to.equal(code)
-    if (message) expect((err as AiboxError).message).to.match(message)
-    return
-  }
-  expect.fail(`expected ${code}`)
-}
 
 describe('sign/bundle', () => {
   for (const alg of ['ecdsa-p256', 'ed25519'] as const) {
@@ -91,7 +79,7 @@ describe('sign/bundle', () => {
           it('checks a given subject digest without the artifact', async () => {
             const b = await signSubjects([{digest}], key)
             expect(verifyBundle(b, {keys: [key.public], subjectDigests: [digest]}).binding.kind).to.equal('subject')
-            expectCode(() => verifyBundle(b, {keys: [key.public], subjectDigests: [`sha256:${'0'.repeat(64)}`]}), 'SUBJECT_MISMATCH')
+            expectCodeSync(() => verifyBundle(b, {keys: [key.public], subjectDigests: [`sha256:${'0'.repeat(64)}`]}), 'SUBJECT_MISMATCH')
           })
         })
         describe('when the payload is tampered with', () => {
@@ -100,7 +88,7 @@ describe('sign/bundle', () => {
             const st = payloadOf(b)
             st.predicate = {approved: true}
             b.dsseEnvelope!.payload = Buffer.from(JSON.stringify(st)).toString('base64')
-            expectCode(() => verifyBundle(b, {keys: [key.public], artifact: data}), 'SIGNATURE_INVALID', /does not verify/)
+            expectCodeSync(() => verifyBundle(b, {keys: [key.public], artifact: data}), 'SIGNATURE_INVALID', /does not verify/)
           })
         })
         describe('when the subject is swapped for another file', () => {
@@ -109,9 +97,9 @@ describe('sign/bundle', () => {
             const st = payloadOf(b)
             st.subject[0].digest.sha256 = createHash('sha256').update('evil').digest('hex')
             b.dsseEnvelope!.payload = Buffer.from(JSON.stringify(st)).toString('base64')
-            expectCode(() => verifyBundle(b, {keys: [key.public], artifact: Buffer.from('evil')}), 'SIGNATURE_INVALID')
+            expectCodeSync(() => verifyBundle(b, {keys: [key.public], artifact: Buffer.from('evil')}), 'SIGNATURE_INVALID')
             const good = await signSubjects([{digest}], key)
-            expectCode(() => verifyBundle(good, {keys: [key.public], artifact: Buffer.from('evil'), artifactName: 'evil.yaml'}), 'SUBJECT_MISMATCH', /do not include evil\.yaml's digest/)
+            expectCodeSync(() => verifyBundle(good, {keys: [key.public], artifact: Buffer.from('evil'), artifactName: 'evil.yaml'}), 'SUBJECT_MISMATCH', /do not include evil\.yaml's digest/)
           })
         })
         describe('when the signature is tampered with', () => {
@@ -120,14 +108,14 @@ describe('sign/bundle', () => {
             const sig = Buffer.from(b.dsseEnvelope!.signatures[0].sig, 'base64')
             sig[sig.length - 5] ^= 1
             b.dsseEnvelope!.signatures[0].sig = sig.toString('base64')
-            expectCode(() => verifyBundle(b, {keys: [key.public], artifact: data}), 'SIGNATURE_INVALID')
+            expectCodeSync(() => verifyBundle(b, {keys: [key.public], artifact: data}), 'SIGNATURE_INVALID')
           })
         })
         describe('when the key is not the signer’s', () => {
           it('refuses it, naming every key tried, even if the hint is forged', async () => {
             const b = clone(await signSubjects([{digest}], key))
             b.verificationMaterial.publicKey!.hint = other.public.hint
-            expectCode(() => verifyBundle(b, {keys: [{...other.public, name: 'bob'}]}), 'SIGNATURE_INVALID', new RegExp(`key 'bob' \\(${other.public.keyId}\\)`))
+            expectCodeSync(() => verifyBundle(b, {keys: [{...other.public, name: 'bob'}]}), 'SIGNATURE_INVALID', new RegExp(`key 'bob' \\(${other.public.keyId}\\)`))
           })
         })
         describe('when the bundle is malformed', () => {
@@ -135,17 +123,17 @@ describe('sign/bundle', () => {
             const b = await signSubjects([{digest}], key)
             const bad64 = clone(b)
             bad64.dsseEnvelope!.payload = `${bad64.dsseEnvelope!.payload.slice(0, 10)}!!${bad64.dsseEnvelope!.payload.slice(12)}`
-            expectCode(() => verifyBundle(bad64, {keys: [key.public]}), 'BUNDLE_INVALID', /dsseEnvelope\.payload is not base64/)
+            expectCodeSync(() => verifyBundle(bad64, {keys: [key.public]}), 'BUNDLE_INVALID', /dsseEnvelope\.payload is not base64/)
             const two = clone(b)
             two.dsseEnvelope!.signatures.push(clone(two.dsseEnvelope!.signatures[0]))
-            expectCode(() => verifyBundle(two, {keys: [key.public]}), 'BUNDLE_INVALID', /exactly one signature, found 2/)
+            expectCodeSync(() => verifyBundle(two, {keys: [key.public]}), 'BUNDLE_INVALID', /exactly one signature, found 2/)
             const mt = clone(b)
             mt.mediaType = 'application/vnd.dev.sigstore.bundle.v0.9+json'
-            expectCode(() => verifyBundle(mt, {keys: [key.public]}), 'BUNDLE_INVALID', /unsupported mediaType/)
-            expectCode(() => verifyBundle('{"mediaType":', {keys: [key.public]}), 'BUNDLE_INVALID', /not JSON/)
+            expectCodeSync(() => verifyBundle(mt, {keys: [key.public]}), 'BUNDLE_INVALID', /unsupported mediaType/)
+            expectCodeSync(() => verifyBundle('{"mediaType":', {keys: [key.public]}), 'BUNDLE_INVALID', /not JSON/)
             const noSig = clone(b) as Record<string, any>
             delete noSig.dsseEnvelope.signatures
-            expectCode(() => verifyBundle(noSig, {keys: [key.public]}), 'BUNDLE_INVALID')
+            expectCodeSync(() => verifyBundle(noSig, {keys: [key.public]}), 'BUNDLE_INVALID')
           })
         })
         describe('when the keyid is neither empty nor the fingerprint', () => {
@@ -193,13 +181,13 @@ describe('sign/bundle', () => {
           expect(b.mediaType).to.equal(BUNDLE_V03_MEDIA_TYPE)
           expect(b.messageSignature!.messageDigest).to.deep.equal({algorithm: 'SHA2_256', digest: createHash('sha256').update(data).digest('base64')})
           expect(verifyBundle(b, {keys: [key.public], artifact: data}).binding).to.deep.equal({kind: 'message-digest', digest})
-          expectCode(() => verifyBundle(b, {keys: [key.public]}), 'ARTIFACT_REQUIRED')
-          expectCode(() => verifyBundle(b, {keys: [key.public], artifact: Buffer.from('other')}), 'DIGEST_MISMATCH')
-          expectCode(() => verifyBundle(b, {keys: [other.public], artifact: data}), 'SIGNATURE_INVALID')
+          expectCodeSync(() => verifyBundle(b, {keys: [key.public]}), 'ARTIFACT_REQUIRED')
+          expectCodeSync(() => verifyBundle(b, {keys: [key.public], artifact: Buffer.from('other')}), 'DIGEST_MISMATCH')
+          expectCodeSync(() => verifyBundle(b, {keys: [other.public], artifact: data}), 'SIGNATURE_INVALID')
           // A forged digest that matches the other file still fails the signature.
           const forged = clone(b)
           forged.messageSignature!.messageDigest!.digest = createHash('sha256').update('other').digest('base64')
-          expectCode(() => verifyBundle(forged, {keys: [key.public], artifact: Buffer.from('other')}), 'SIGNATURE_INVALID')
+          expectCodeSync(() => verifyBundle(forged, {keys: [key.public], artifact: Buffer.from('other')}), 'SIGNATURE_INVALID')
         })
       })
     })
@@ -221,8 +209,8 @@ describe('sign/bundle', () => {
       expect(r.warnings.join()).to.match(/certificate chain and validity were not checked/)
       expect(verifyBundle(v03cert, {keys: [key.public], artifact: data}).bundle!.keyMaterial).to.equal('certificate')
       // v0.3 forbids the chain form; a certificate whose key is not trusted is refused before any signature check.
-      expectCode(() => verifyBundle({...v02chain, mediaType: BUNDLE_V03_MEDIA_TYPE}, {keys: [key.public]}), 'BUNDLE_INVALID', /verificationMaterial/)
-      expectCode(() => verifyBundle(v03cert, {keys: [generateKeyPair().public]}), 'KEY_MISMATCH', /certificate "CN=signer"/)
+      expectCodeSync(() => verifyBundle({...v02chain, mediaType: BUNDLE_V03_MEDIA_TYPE}, {keys: [key.public]}), 'BUNDLE_INVALID', /verificationMaterial/)
+      expectCodeSync(() => verifyBundle(v03cert, {keys: [generateKeyPair().public]}), 'KEY_MISMATCH', /certificate "CN=signer"/)
     })
   })
 
@@ -231,7 +219,7 @@ describe('sign/bundle', () => {
       const key = generateKeyPair()
       const b = await signDsseBundle(Buffer.from('hello'), 'text/plain', key)
       expect(verifyBundle(b, {keys: [key.public], artifact: Buffer.from('hello')}).binding.kind).to.equal('payload')
-      expectCode(() => verifyBundle(b, {keys: [key.public], artifact: Buffer.from('bye')}), 'PAYLOAD_MISMATCH')
+      expectCodeSync(() => verifyBundle(b, {keys: [key.public], artifact: Buffer.from('bye')}), 'PAYLOAD_MISMATCH')
       expect(cosignCompatibilityProblems(b).join()).to.match(/payloadType is "text\/plain"/)
     })
   })

@@ -22,6 +22,7 @@ import {
   writeKeyPair,
 } from '../../../src/sign/index.js'
 import {tmpdir} from '../../helpers/tmp.js'
+import {expectCode} from '../../helpers/expect-error.js'
 
 /** An independent encoder of cosign's key-file format (go-securesystemslib encrypted.Encrypt), to craft edge cases. */
 function cosignKeyFile(plaintext: Buffer, password: string, over: {N?: number; r?: number; p?: number; kdf?: string; cipher?: string; nonce?: Buffer; label?: string; salt?: Buffer} = {}): string {
@@ -41,18 +42,6 @@ function cosignKeyFile(plaintext: Buffer, password: string, over: {N?: number; r
   const b64 = Buffer.from(json).toString('base64').match(/.{1,64}/g)!.join('\n')
   const label = over.label ?? SIGSTORE_PRIVATE_KEY_LABEL
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`
-}
-
-async function rejects(p: Promise<unknown>, code: string, message?: RegExp): Promise<AiboxError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).to.be.instanceOf(AiboxError)
-    expect((err as AiboxError).code).to.equal(code)
-    if (message) expect((err as AiboxError).message).to.match(message)
-    return err as AiboxError
-  }
-  expect.fail(`expected ${code}`)
 }
 
 /** PKCS#8 v2 (RFC 5958) Ed25519 with the [1] publicKey, as sigstore-rs writes it. */
@@ -129,25 +118,25 @@ describe('sign/keys', () => {
       for (const [what, over, code, message] of cases) {
         it(`refuses ${what} before deriving any key`, async () => {
           const t = Date.now()
-          await rejects(parsePrivateKey(cosignKeyFile(pkcs8, 'pw', over), 'k.key', {password: 'pw'}), code, message)
+          await expectCode(parsePrivateKey(cosignKeyFile(pkcs8, 'pw', over), 'k.key', {password: 'pw'}), code, message)
           expect(Date.now() - t).to.be.lessThan(1000)
         })
       }
       it('refuses a body that is not JSON', async () => {
-        await rejects(parsePrivateKey(`-----BEGIN ${SIGSTORE_PRIVATE_KEY_LABEL}-----\naGVsbG8=\n-----END ${SIGSTORE_PRIVATE_KEY_LABEL}-----\n`, 'k', {password: ''}), 'KEY_INVALID', /not the JSON/)
+        await expectCode(parsePrivateKey(`-----BEGIN ${SIGSTORE_PRIVATE_KEY_LABEL}-----\naGVsbG8=\n-----END ${SIGSTORE_PRIVATE_KEY_LABEL}-----\n`, 'k', {password: ''}), 'KEY_INVALID', /not the JSON/)
       })
       it('refuses a PEM body that is not base64', async () => {
-        await rejects(parsePrivateKey(`-----BEGIN ${SIGSTORE_PRIVATE_KEY_LABEL}-----\n!!!!\n-----END ${SIGSTORE_PRIVATE_KEY_LABEL}-----\n`, 'k', {password: ''}), 'KEY_INVALID', /not base64/)
+        await expectCode(parsePrivateKey(`-----BEGIN ${SIGSTORE_PRIVATE_KEY_LABEL}-----\n!!!!\n-----END ${SIGSTORE_PRIVATE_KEY_LABEL}-----\n`, 'k', {password: ''}), 'KEY_INVALID', /not base64/)
       })
       it('refuses the wrong password with a message naming both causes', async () => {
-        await rejects(parsePrivateKey(cosignKeyFile(pkcs8, 'right'), 'k.key', {password: 'wrong'}), 'KEY_DECRYPT_FAILED', /k\.key: cannot decrypt the private key: wrong password, or the key file is corrupted/)
+        await expectCode(parsePrivateKey(cosignKeyFile(pkcs8, 'right'), 'k.key', {password: 'wrong'}), 'KEY_DECRYPT_FAILED', /k\.key: cannot decrypt the private key: wrong password, or the key file is corrupted/)
       })
       it('refuses SEC1 plaintext inside an encrypted key (cosign does too)', async () => {
         const sec1 = ec.export({format: 'der', type: 'sec1'})
-        await rejects(parsePrivateKey(cosignKeyFile(sec1, 'pw'), 'k', {password: 'pw'}), 'KEY_INVALID', /SEC1 EC private key/)
+        await expectCode(parsePrivateKey(cosignKeyFile(sec1, 'pw'), 'k', {password: 'pw'}), 'KEY_INVALID', /SEC1 EC private key/)
       })
       it('refuses plaintext that is not DER', async () => {
-        await rejects(parsePrivateKey(cosignKeyFile(Buffer.from('not a key'), 'pw'), 'k', {password: 'pw'}), 'KEY_INVALID', /not DER-encoded PKCS#8/)
+        await expectCode(parsePrivateKey(cosignKeyFile(Buffer.from('not a key'), 'pw'), 'k', {password: 'pw'}), 'KEY_INVALID', /not DER-encoded PKCS#8/)
       })
     })
 
@@ -162,7 +151,7 @@ describe('sign/keys', () => {
       })
       it('refuses it when the embedded public key does not match', async () => {
         const other = Buffer.from(generateKeyPairSync('ed25519').publicKey.export({format: 'jwk'}).x!, 'base64url')
-        await rejects(parsePrivateKey(cosignKeyFile(pkcs8v2Ed25519(seed, other), 'pw'), 'k', {password: 'pw'}), 'KEY_INVALID', /does not match its private key/)
+        await expectCode(parsePrivateKey(cosignKeyFile(pkcs8v2Ed25519(seed, other), 'pw'), 'k', {password: 'pw'}), 'KEY_INVALID', /does not match its private key/)
       })
       it('also loads it from a plain PEM with allowPlaintext', async () => {
         const pem = `-----BEGIN PRIVATE KEY-----\n${pkcs8v2Ed25519(seed, pub).toString('base64')}\n-----END PRIVATE KEY-----\n`
@@ -174,7 +163,7 @@ describe('sign/keys', () => {
     describe('when the key is an unencrypted PEM', () => {
       const pem = (k: ReturnType<typeof createPrivateKey>, type: 'pkcs8' | 'sec1' | 'pkcs1') => k.export({format: 'pem', type} as never) as unknown as string
       it('is refused for signing, pointing at key import', async () => {
-        await rejects(parsePrivateKey(pem(ec, 'pkcs8'), 'plain.pem', {password: ''}), 'KEY_UNENCRYPTED', /plain\.pem is an unencrypted private key/)
+        await expectCode(parsePrivateKey(pem(ec, 'pkcs8'), 'plain.pem', {password: ''}), 'KEY_UNENCRYPTED', /plain\.pem is an unencrypted private key/)
       })
       it('reads PKCS#8, SEC1 and PKCS#1 for import', async () => {
         const rsa = generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey
@@ -185,17 +174,17 @@ describe('sign/keys', () => {
       })
       it('refuses RSA below 2048 bits, P-384 and secp256k1, naming them', async () => {
         const rsa1024 = generateKeyPairSync('rsa', {modulusLength: 1024}).privateKey
-        await rejects(parsePrivateKey(pem(rsa1024, 'pkcs8'), 'small.pem', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /RSA key of 1024 bits; cosign and aibox accept 2048 to 4096 bits/)
+        await expectCode(parsePrivateKey(pem(rsa1024, 'pkcs8'), 'small.pem', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /RSA key of 1024 bits; cosign and aibox accept 2048 to 4096 bits/)
         const p384 = generateKeyPairSync('ec', {namedCurve: 'P-384'}).privateKey
-        await rejects(parsePrivateKey(pem(p384, 'pkcs8'), 'p384.pem', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /unsupported elliptic curve P-384/)
+        await expectCode(parsePrivateKey(pem(p384, 'pkcs8'), 'p384.pem', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /unsupported elliptic curve P-384/)
         const k1 = generateKeyPairSync('ec', {namedCurve: 'secp256k1'}).privateKey
-        await rejects(parsePrivateKey(pem(k1, 'pkcs8'), 'k1.pem', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /secp256k1/)
+        await expectCode(parsePrivateKey(pem(k1, 'pkcs8'), 'k1.pem', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /secp256k1/)
       })
       it('refuses encrypted PKCS#8, OpenSSH keys and public keys with what to do', async () => {
         const enc = ec.export({format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'x'}) as string
-        await rejects(parsePrivateKey(enc, 'e.pem', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /ENCRYPTED PRIVATE KEY/)
-        await rejects(parsePrivateKey('-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n', 'id', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /OpenSSH/)
-        await rejects(parsePrivateKey(generateKeyPair().public.pem, 'c.pub', {password: ''}), 'KEY_NOT_PRIVATE', /public key or certificate, not a private key/)
+        await expectCode(parsePrivateKey(enc, 'e.pem', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /ENCRYPTED PRIVATE KEY/)
+        await expectCode(parsePrivateKey('-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n', 'id', {password: '', allowPlaintext: true}), 'KEY_UNSUPPORTED', /OpenSSH/)
+        await expectCode(parsePrivateKey(generateKeyPair().public.pem, 'c.pub', {password: ''}), 'KEY_NOT_PRIVATE', /public key or certificate, not a private key/)
       })
     })
   })
@@ -263,7 +252,7 @@ describe('sign/keys', () => {
       expect(fs.statSync(`${prefix}.pub`).mode & 0o777).to.equal(0o644)
       expect(fs.readFileSync(`${prefix}.pub`, 'utf8')).to.equal(key.public.pem)
       const before = fs.readFileSync(`${prefix}.key`, 'utf8')
-      await rejects(writeKeyPair(prefix, generateKeyPair(), 'pw'), 'FILE_EXISTS', /already exists/)
+      await expectCode(writeKeyPair(prefix, generateKeyPair(), 'pw'), 'FILE_EXISTS', /already exists/)
       expect(fs.readFileSync(`${prefix}.key`, 'utf8')).to.equal(before)
       await writeKeyPair(prefix, generateKeyPair(), 'pw', {force: true})
       expect(fs.readFileSync(`${prefix}.key`, 'utf8')).to.not.equal(before)
@@ -271,13 +260,13 @@ describe('sign/keys', () => {
       expect((await loadAnyPublicKey(`${prefix}.key`, 'pw')).pem).to.equal(fs.readFileSync(`${prefix}.pub`, 'utf8'))
     })
     it('leaves nothing behind when the directory does not exist', async () => {
-      await rejects(writeKeyPair(path.join(tmpdir(), 'missing', 'k'), generateKeyPair(), 'pw'), 'DIR_NOT_FOUND')
+      await expectCode(writeKeyPair(path.join(tmpdir(), 'missing', 'k'), generateKeyPair(), 'pw'), 'DIR_NOT_FOUND')
     })
   })
 
   describe('#loadPrivateKey', () => {
     it('names the missing file', async () => {
-      await rejects(loadPrivateKey('/nonexistent/cosign.key', {password: ''}), 'KEY_NOT_FOUND', /\/nonexistent\/cosign\.key' does not exist/)
+      await expectCode(loadPrivateKey('/nonexistent/cosign.key', {password: ''}), 'KEY_NOT_FOUND', /\/nonexistent\/cosign\.key' does not exist/)
     })
     it('tries each password candidate in order', async function () {
       this.timeout(10_000)

@@ -23,6 +23,7 @@ import {
   verifySignature,
 } from '../../../src/sign/index.js'
 import {VECTORS} from '../../helpers/cli.js'
+import {rejection} from '../../helpers/expect-error.js'
 
 const DIR = path.join(VECTORS, 'cosign')
 
@@ -85,18 +86,6 @@ function keyOutcomes(text: string): Array<{key: string; outcome: 'VALID' | 'INVA
   }
   return out
 }
-async function rejects(p: Promise<unknown> | (() => unknown), code?: string | RegExp): Promise<AiboxError> {
-  try {
-    await (typeof p === 'function' ? p() : p)
-  } catch (err) {
-    expect(err).to.be.instanceOf(AiboxError)
-    if (typeof code === 'string') expect((err as AiboxError).code).to.equal(code)
-    else if (code) expect((err as AiboxError).code).to.match(code)
-    return err as AiboxError
-  }
-  expect.fail('expected an error')
-}
-
 describe('cosign vectors (shared/vectors/cosign/README.md)', () => {
   describe('keys/', () => {
     const {header, rows} = section('keys/')
@@ -122,7 +111,7 @@ describe('cosign vectors (shared/vectors/cosign/README.md)', () => {
             expect(sibling, `public key for ${row.item}`).to.not.equal(undefined)
             expect(key.public.spki.equals(pub(`keys/${sibling}`).spki)).to.equal(true)
           } else {
-            const err = await rejects(loadPrivateKey(keyFile, {password: pw!}))
+            const err = await rejection(loadPrivateKey(keyFile, {password: pw!}))
             if (/authentication/.test(row.expected)) expect(err.code).to.equal('KEY_DECRYPT_FAILED')
             else if (/SEC1/.test(row.expected)) {
               expect(err.code).to.equal('KEY_INVALID')

@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import {createHash} from 'node:crypto'
 import path from 'node:path'
 
-import {type AiboxError, VerificationError} from '../../../src/errors.js'
+import {AiboxError, VerificationError} from '../../../src/errors.js'
 import {type PrivateKeyInfo, generateKeyPair, loadPrivateKey, signMessageBundle, signStatement, signSubjects} from '../../../src/sign/index.js'
 import {
   APPROVAL_PREDICATE_TYPE,
@@ -242,10 +242,20 @@ describe('trust/scopes', () => {
     })
   })
   describe('#targetFromReference', () => {
-    it('splits registry and repository like docker references', () => {
+    it('splits registry and repository with the OCI reference parser', () => {
       expect(targetFromReference('registry.example.com/policies/org:stable')).to.deep.equal({registry: 'registry.example.com', repository: 'policies/org'})
       expect(targetFromReference(`localhost:5000/p/q@sha256:${'a'.repeat(64)}`, 'team')).to.deep.equal({registry: 'localhost:5000', repository: 'p/q', tier: 'team'})
-      expect(targetFromReference('alpine')).to.deep.equal({registry: 'docker.io', repository: 'library/alpine'})
+      expect(targetFromReference('docker.io/alpine')).to.deep.equal({registry: 'docker.io', repository: 'library/alpine'})
+      expect(targetFromReference('Registry.Example.com/policies/org:1.0')).to.deep.equal({registry: 'registry.example.com', repository: 'policies/org'})
+    })
+    it('names a local layout by its reference, with no registry or repository', () => {
+      expect(targetFromReference('oci:./layout:v1', 'org')).to.deep.equal({display: 'oci:./layout:v1', tier: 'org'})
+      expect(targetFromReference('oci-archive:/tmp/p.tar')).to.deep.equal({display: 'oci-archive:/tmp/p.tar'})
+    })
+    it('refuses a malformed or registry-less reference with INVALID_REFERENCE (exit 1)', () => {
+      for (const bad of ['alpine', 'registry.example.com/Policies/org', 'registry.example.com/p:bad tag']) {
+        expect(() => targetFromReference(bad), bad).to.throw(AiboxError).that.satisfies((e: AiboxError) => e.code === 'INVALID_REFERENCE' && e.exit === 1 && e.message.includes(bad))
+      }
     })
   })
   describe('#statementKind', () => {

@@ -79,13 +79,19 @@ describe('trust/policy', () => {
       it('reports duplicate keys, anchors, aliases and tags with line and column', () => {
         const text = policy(`keys: &k\n  a:\n    publicKey: x\n    roles: [author]\n  a:\n    publicKey: y\n    roles: [author]\nscopes: *k\nextra: !!binary aGk=\n`)
         const p = problems(text)
-        expect(p.join('\n')).to.match(/trust\.yaml:7:3: Map keys must be unique/)
-        expect(p.join('\n')).to.match(/trust\.yaml:4:3 \/keys: anchors \(&name\) are not allowed/)
-        expect(p.join('\n')).to.match(/\/scopes: aliases \(\*name\) are not allowed/)
-        expect(p.join('\n')).to.match(/\/extra: tag tag:yaml.org,2002:binary is not allowed/)
+        expect(p).to.deep.equal([
+          'trust.yaml:4:3 /keys: anchors (&name) are not allowed',
+          'trust.yaml:7:3 /keys/a: duplicate key "a" (first defined at line 4)',
+          'trust.yaml:10:9 /scopes: aliases (*name) are not allowed',
+          'trust.yaml:11:17 /extra: YAML tag !!binary is not allowed: only JSON-compatible values (strings, numbers, booleans, null)',
+        ])
       })
       it('reports a syntax error with its line', () => {
         expect(problems('apiVersion: [\n')[0]).to.match(/^trust\.yaml:\d+:\d+: /)
+      })
+      it('refuses an empty file and several documents, with their lines', () => {
+        expect(problems('')).to.deep.equal(['trust.yaml:1:1: empty document: expected a YAML mapping'])
+        expect(problems('a: 1\n---\nb: 2\n')).to.deep.equal(["trust.yaml:3:1: expected a single YAML document, found 2 (remove the extra '---' sections)"])
       })
     })
 

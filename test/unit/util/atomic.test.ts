@@ -3,12 +3,17 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {AiboxError} from '../../../src/errors.js'
+import {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+
+import {AiboxError, InputError} from '../../../src/errors.js'
 import {
   TEMP_SUFFIX,
   appendDurable,
   appendDurableSync,
+  fileSink,
   removeQuietly,
+  stageFileSync,
   sweepTempFiles,
   writeFileAtomic,
   writeFileAtomicSync,
@@ -17,18 +22,9 @@ import {
 } from '../../../src/util/atomic.js'
 import {finished, sleep, spawnTs, waitForOutput} from '../../helpers/children.js'
 import {listFiles, tmpdir} from '../../helpers/tmp.js'
+import {rejection} from '../../helpers/expect-error.js'
 
 const CHILDREN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children')
-
-async function rejection(p: Promise<unknown>): Promise<AiboxError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).to.be.instanceOf(AiboxError)
-    return err as AiboxError
-  }
-  throw new Error('expected a rejection')
-}
 
 describe('util/atomic', () => {
   describe('#writeFileAtomic', () => {
@@ -110,6 +106,71 @@ describe('util/atomic', () => {
       })
     })
 
+    describe('when exclusive', () => {
+      it('creates a missing file', async () => {
+        const dir = tmpdir()
+        await writeFileAtomic(path.join(dir, 'out.json'), '{}', {exclusive: true})
+        expect(fs.readFileSync(path.join(dir, 'out.json'), 'utf8')).to.equal('{}')
+        expect(listFiles(dir)).to.deep.equal(['out.json'])
+      })
+      it('refuses an existing file with FILE_EXISTS (exit 1), leaving it and no temp file', async () => {
+        const dir = tmpdir()
+        const f = path.join(dir, 'out.json')
+        fs.writeFileSync(f, 'old')
+        const err = await rejection(writeFileAtomic(f, 'new', {exclusive: true}))
+        expect(err.code).to.equal('FILE_EXISTS')
+        expect(err.exit).to.equal(1)
+        expect(err.message).to.equal(`${f} already exists`)
+        expect(fs.readFileSync(f, 'utf8')).to.equal('old')
+        expect(listFiles(dir)).to.deep.equal(['out.json'])
+      })
+      it('lets exactly one of several concurrent writers create the file', async () => {
+        const dir = tmpdir()
+        const f = path.join(dir, 'once')
+        const results = await Promise.allSettled(Array.from({length: 8}, (_, i) => writeFileAtomic(f, `writer ${i}`, {exclusive: true})))
+        const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []))
+        expect(won).to.have.length(1)
+        for (const r of results) if (r.status === 'rejected') expect((r.reason as AiboxError).code).to.equal('FILE_EXISTS')
+        expect(fs.readFileSync(f, 'utf8')).to.equal(`writer ${won[0]}`)
+        expect(listFiles(dir)).to.deep.equal(['once'])
+      })
+    })
+
+    describe('when data is a writer function', () => {
+      it('streams into the temp file (in tmpDir when given) and moves it into place', async () => {
+        const dir = tmpdir()
+        const scratch = path.join(dir, 'scratch')
+        fs.mkdirSync(scratch)
+        const f = path.join(dir, 'blob')
+        let during: string[] = []
+        await writeFileAtomic(
+          f,
+          async (fh) => {
+            await pipeline(Readable.from([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')]), fileSink(fh))
+            during = fs.readdirSync(scratch)
+          },
+          {tmpDir: scratch, mode: 0o444},
+        )
+        expect(during).to.have.length(1)
+        expect(during[0]).to.match(new RegExp(`^\\.blob\\..*${TEMP_SUFFIX.replace('.', '\\.')}$`))
+        expect(fs.readFileSync(f, 'utf8')).to.equal('abc')
+        expect(fs.statSync(f).mode & 0o777).to.equal(0o444)
+        expect(listFiles(dir)).to.deep.equal(['blob'])
+      })
+      it('keeps an AiboxError the writer throws and leaves nothing behind', async () => {
+        const dir = tmpdir()
+        const f = path.join(dir, 'blob')
+        const err = await rejection(
+          writeFileAtomic(f, async (fh) => {
+            await fh.write('partial')
+            throw new InputError('DIGEST_MISMATCH', 'bytes do not match')
+          }),
+        )
+        expect(err.code).to.equal('DIGEST_MISMATCH')
+        expect(listFiles(dir)).to.deep.equal([])
+      })
+    })
+
     describe('when writers are killed with SIGKILL mid-write', () => {
       it('always leaves either the old or the new content, never a torn file', async function () {
         this.timeout(120_000)
@@ -156,6 +217,38 @@ describe('util/atomic', () => {
       fs.mkdirSync(f)
       expect(() => writeFileAtomicSync(f, 'x')).to.throw(AiboxError, f)
       expect(fs.readdirSync(dir)).to.deep.equal(['d'])
+    })
+    it('refuses to replace a file when exclusive, leaving it unchanged', () => {
+      const dir = tmpdir()
+      const f = path.join(dir, 'a.json')
+      fs.writeFileSync(f, 'old')
+      expect(() => writeFileAtomicSync(f, 'new', {exclusive: true})).to.throw(AiboxError).with.property('code', 'FILE_EXISTS')
+      expect(fs.readFileSync(f, 'utf8')).to.equal('old')
+      expect(listFiles(dir)).to.deep.equal(['a.json'])
+    })
+  })
+
+  describe('#stageFileSync', () => {
+    it('writes nothing visible until commit, and discard leaves nothing', () => {
+      const dir = tmpdir()
+      const a = stageFileSync(path.join(dir, 'a.key'), 'secret', {mode: 0o600})
+      const b = stageFileSync(path.join(dir, 'a.pub'), 'public', {mode: 0o644})
+      expect(fs.readdirSync(dir).filter((n) => !n.endsWith(TEMP_SUFFIX))).to.deep.equal([])
+      a.commit()
+      b.discard()
+      b.discard()
+      a.discard()
+      expect(listFiles(dir)).to.deep.equal(['a.key'])
+      expect(fs.statSync(path.join(dir, 'a.key')).mode & 0o777).to.equal(0o600)
+    })
+    it('fails an exclusive commit when the file appeared after staging, removing the temp file', () => {
+      const dir = tmpdir()
+      const f = path.join(dir, 'k')
+      const staged = stageFileSync(f, 'mine', {exclusive: true})
+      fs.writeFileSync(f, 'theirs')
+      expect(() => staged.commit()).to.throw(AiboxError, `${f} already exists`).with.property('code', 'FILE_EXISTS')
+      expect(fs.readFileSync(f, 'utf8')).to.equal('theirs')
+      expect(listFiles(dir)).to.deep.equal(['k'])
     })
   })
 

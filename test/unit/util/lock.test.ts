@@ -4,22 +4,13 @@ import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {AiboxError, EXIT, TransientError} from '../../../src/errors.js'
+import {EXIT, TransientError} from '../../../src/errors.js'
 import {acquireLock, readLockOwner, withLock} from '../../../src/util/lock.js'
 import {finished, runTs, spawnTs, waitForOutput} from '../../helpers/children.js'
 import {tmpdir} from '../../helpers/tmp.js'
+import {rejection} from '../../helpers/expect-error.js'
 
 const CHILDREN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children')
-
-async function rejection(p: Promise<unknown>): Promise<AiboxError> {
-  try {
-    await p
-  } catch (err) {
-    expect(err).to.be.instanceOf(AiboxError)
-    return err as AiboxError
-  }
-  throw new Error('expected a rejection')
-}
 
 /** A lock file as another process would have written it. */
 function fakeLock(lockfile: string, owner: Record<string, unknown>): void {

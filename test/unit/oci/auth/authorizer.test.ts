@@ -6,12 +6,12 @@ import {RegistryClient} from '../../../../src/oci/client.js'
 import {readAll} from '../../../../src/oci/content.js'
 import {OciError} from '../../../../src/oci/errors.js'
 import {discard} from '../../../../src/oci/http.js'
-import {RemoteRepository, type RemoteRepositoryOptions} from '../../../../src/oci/stores/remote.js'
+import {RemoteRepository} from '../../../../src/oci/stores/remote.js'
 import {artifact, pushArtifact, randomBlob} from '../../../helpers/artifacts.js'
 import {basicAuth, dockerConfigDir, fakeCredentialHelper} from '../../../helpers/cred-helper.js'
 import {expectCode} from '../../../helpers/expect-error.js'
 import {type FaultProxy, startFaultProxy} from '../../../helpers/fault-proxy.js'
-import {type RegistryHandle, startRegistry} from '../../../helpers/registry.js'
+import {type RegistryHandle, repositoryFactory, startRegistry} from '../../../helpers/registry.js'
 
 function env(configDir: string, helperBin?: string): NodeJS.ProcessEnv {
   return {...process.env, DOCKER_CONFIG: configDir, PATH: helperBin ? `${helperBin}${path.delimiter}${process.env.PATH}` : process.env.PATH}
@@ -25,15 +25,7 @@ function everythingAbout(err: unknown): string {
 
 describe('Authorizer (against real registries)', function () {
   this.timeout(120_000)
-  const open: RemoteRepository[] = []
-  const repo = (ref: string, opts: RemoteRepositoryOptions) => {
-    const r = new RemoteRepository(ref, {retry: {baseDelayMs: 5}, ...opts})
-    open.push(r)
-    return r
-  }
-  after(async () => {
-    for (const r of open) await r.close()
-  })
+  const repo = repositoryFactory({retry: {baseDelayMs: 5}})
 
   describe('when the registry uses Basic auth (htpasswd)', () => {
     let reg: RegistryHandle

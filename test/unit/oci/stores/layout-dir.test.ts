@@ -5,10 +5,13 @@ import path from 'node:path'
 import {expect} from 'chai'
 
 import {ANNOTATION, LayoutDirStore, MT, OCI_LAYOUT_BYTES, packManifest} from '../../../../src/oci/index.js'
+import {acquireLock} from '../../../../src/util/lock.js'
+import {finished, runTs, spawnTs, waitForOutput} from '../../../helpers/children.js'
 import {ROOT} from '../../../helpers/cli.js'
-import {blob, buildGraph, expectCode, pushAll, readStream, type Graph} from '../../../helpers/oci-fixtures.js'
+import {blob, buildGraph, pushAll, readStream, type Graph} from '../../../helpers/oci-fixtures.js'
 import {corrupted, describeTarget} from '../../../helpers/target-conformance.js'
 import {listFiles, tmpdir} from '../../../helpers/tmp.js'
+import {expectCode} from '../../../helpers/expect-error.js'
 
 function hexOf(digest: string): string {
   return digest.slice('sha256:'.length)
@@ -248,18 +251,10 @@ describe('LayoutDirStore', () => {
       const dir = path.join(tmpdir(), 'shared')
       const workers = 4
       const perWorker = 8
-      const runs = Array.from({length: workers}, (_, id) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'layout-writer-child.ts'), dir, String(id), String(perWorker)], {
-          cwd: ROOT,
-          stdio: ['ignore', 'ignore', 'pipe'],
-        })
-        let stderr = ''
-        child.stderr.on('data', (b) => (stderr += b))
-        return new Promise<void>((resolve, reject) =>
-          child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${id} exited ${code}: ${stderr}`)))),
-        )
-      })
-      await Promise.all(runs)
+      const runs = await Promise.all(
+        Array.from({length: workers}, (_, id) => runTs(path.join(ROOT, 'test', 'helpers', 'layout-writer-child.ts'), [dir, String(id), String(perWorker)])),
+      )
+      for (const [id, r] of runs.entries()) expect(r.code, `worker ${id}: ${r.stderr}`).to.equal(0)
       const store = await LayoutDirStore.open(dir)
       const expected = Array.from({length: workers}, (_, id) => Array.from({length: perWorker}, (_, i) => `w${id}-${i}`)).flat().sort()
       expect(await store.tags()).to.deep.equal(expected)
@@ -269,26 +264,48 @@ describe('LayoutDirStore', () => {
   })
 
   describe('when index.json is locked', () => {
-    it('breaks the lock of a process that no longer exists', async () => {
+    it('takes over the lock of a writer that was killed with SIGKILL', async function () {
+      this.timeout(60_000)
       const g = buildGraph()
       const dir = path.join(tmpdir(), 'l')
       const store = await LayoutDirStore.open(dir, {create: true})
       await pushAll(store, g.all)
-      // A pid that cannot be alive: the lock of a crashed aibox.
-      const dead = spawn('true')
-      await new Promise((r) => dead.on('close', r))
-      fs.writeFileSync(path.join(dir, 'index.json.lock'), `${dead.pid}@${(await import('node:os')).hostname()} crashed\n`)
+      const holder = spawnTs(path.join(ROOT, 'test', 'unit', 'util', 'children', 'lock-holder.ts'), [path.join(fs.realpathSync(dir), 'index.json')])
+      const done = finished(holder)
+      await waitForOutput(holder, 'locked')
+      holder.kill('SIGKILL')
+      await done
+      expect(fs.existsSync(path.join(dir, 'index.json.lock'))).to.equal(true)
       await store.tag(g.manifest.desc, 'v1')
       expect((await store.resolve('v1')).digest).to.equal(g.manifest.desc.digest)
+      expect(fs.existsSync(path.join(dir, 'index.json.lock'))).to.equal(false)
     })
     it('times out with IO_ERROR while a live process holds it', async () => {
       const g = buildGraph()
       const dir = path.join(tmpdir(), 'l')
       await pushAll(await LayoutDirStore.open(dir, {create: true}), g.all)
       const store = await LayoutDirStore.open(dir, {lockTimeoutMs: 200})
-      fs.writeFileSync(path.join(dir, 'index.json.lock'), `${process.pid}@${(await import('node:os')).hostname()} other-writer\n`)
-      await expectCode(store.tag(g.manifest.desc, 'v1'), 'IO_ERROR', /timed out after 200 ms waiting for lock/)
-      fs.rmSync(path.join(dir, 'index.json.lock'))
+      const lock = await acquireLock(path.join(fs.realpathSync(dir), 'index.json'), {purpose: 'other writer'})
+      try {
+        await expectCode(store.tag(g.manifest.desc, 'v1'), 'IO_ERROR', /timed out after 200 ms waiting for lock .*index\.json\.lock \(held by pid \d+/)
+      } finally {
+        lock.release()
+      }
+      await store.tag(g.manifest.desc, 'v1')
+    })
+    it('stops waiting with ABORTED when the signal fires', async () => {
+      const g = buildGraph()
+      const dir = path.join(tmpdir(), 'l')
+      const store = await LayoutDirStore.open(dir, {create: true})
+      await pushAll(store, g.all)
+      const lock = await acquireLock(path.join(fs.realpathSync(dir), 'index.json'))
+      try {
+        const ac = new AbortController()
+        setTimeout(() => ac.abort(), 50)
+        await expectCode(store.tag(g.manifest.desc, 'v1', {signal: ac.signal}), 'ABORTED', /waiting for lock .*index\.json\.lock: aborted/)
+      } finally {
+        lock.release()
+      }
     })
   })
 

@@ -9,9 +9,10 @@ import {expect} from 'chai'
 import tar from 'tar-stream'
 
 import {LayoutDirStore, LayoutTarStore, MT, OCI_LAYOUT_BYTES, writeLayoutTar, type LayoutTarOptions} from '../../../../src/oci/index.js'
-import {blob, buildGraph, expectCode, pseudoRandom, pushAll, readStream, type Graph} from '../../../helpers/oci-fixtures.js'
+import {blob, buildGraph, pseudoRandom, pushAll, readStream, type Graph} from '../../../helpers/oci-fixtures.js'
 import {describeTarget, type Seed} from '../../../helpers/target-conformance.js'
 import {listFiles, tmpdir} from '../../../helpers/tmp.js'
+import {expectCode} from '../../../helpers/expect-error.js'
 
 /** Builds a layout directory holding `seed` and writes it as a tar with our writer; returns the tar path. */
 async function layoutTar(seed: Seed, dir = tmpdir('aibox-tar-')): Promise<string> {

@@ -1,8 +1,9 @@
 import {expect} from 'chai'
 
 import {MemoryStore, MT} from '../../../../src/oci/index.js'
-import {blob, buildGraph, expectCode, pushAll, readStream} from '../../../helpers/oci-fixtures.js'
+import {blob, buildGraph, pushAll, readStream} from '../../../helpers/oci-fixtures.js'
 import {corrupted, describeTarget} from '../../../helpers/target-conformance.js'
+import {expectCode} from '../../../helpers/expect-error.js'
 
 describeTarget('MemoryStore', {
   writable: true,

@@ -10,10 +10,9 @@ import path from 'node:path'
 import {staticCredentials} from '../../../../src/oci/auth/credentials.js'
 import {MAX_MANIFEST_BYTES, descriptorFor, readAll, sha256Digest} from '../../../../src/oci/content.js'
 import {ANNOTATION, EMPTY_DESCRIPTOR, EMPTY_JSON, MT} from '../../../../src/oci/media.js'
-import {RemoteRepository, type RemoteRepositoryOptions} from '../../../../src/oci/stores/remote.js'
 import type {Descriptor} from '../../../../src/oci/target.js'
 import {LAYER_TYPE, artifact, blob, manifestOf, pushArtifact, randomBlob} from '../../../helpers/artifacts.js'
-import {type RegistryHandle, startRegistry} from '../../../helpers/registry.js'
+import {type RegistryHandle, repositoryFactory, startRegistry} from '../../../helpers/registry.js'
 import {tmpdir} from '../../../helpers/tmp.js'
 
 const MiB = 1024 * 1024
@@ -43,15 +42,7 @@ function writeLayout(dir: string, blobs: Array<{desc: Descriptor; data: Buffer}>
 
 describe('RemoteRepository interop with skopeo', function () {
   this.timeout(180_000)
-  const open: RemoteRepository[] = []
-  const repo = (ref: string, opts: RemoteRepositoryOptions = {}) => {
-    const r = new RemoteRepository(ref, opts)
-    open.push(r)
-    return r
-  }
-  after(async () => {
-    for (const r of open) await r.close()
-  })
+  const repo = repositoryFactory()
 
   describe('with a plain-HTTP registry', () => {
     let reg: RegistryHandle

@@ -9,7 +9,7 @@ import type {Descriptor} from '../../../../src/oci/target.js'
 import {ARTIFACT_TYPE, artifact, blob, manifestOf, pushArtifact, randomBlob, streamOf} from '../../../helpers/artifacts.js'
 import {expectCode} from '../../../helpers/expect-error.js'
 import {type FaultProxy, startFaultProxy} from '../../../helpers/fault-proxy.js'
-import {type RegistryHandle, startRegistry} from '../../../helpers/registry.js'
+import {type RegistryHandle, repositoryFactory, startRegistry} from '../../../helpers/registry.js'
 
 const MiB = 1024 * 1024
 
@@ -17,14 +17,12 @@ describe('RemoteRepository', function () {
   this.timeout(120_000)
   let reg: RegistryHandle
   let proxy: FaultProxy
-  const open: RemoteRepository[] = []
+  const make = repositoryFactory({retry: {baseDelayMs: 5, maxDelayMs: 20}, onWarning: () => {}})
   let n = 0
 
   /** A repository reached through the recording proxy (fresh name per call). */
   function repo(name = `t/repo${++n}`, opts: RemoteRepositoryOptions = {}): RemoteRepository {
-    const r = new RemoteRepository(`${proxy.host}/${name}`, {retry: {baseDelayMs: 5, maxDelayMs: 20}, onWarning: () => {}, ...opts})
-    open.push(r)
-    return r
+    return make(`${proxy.host}/${name}`, opts)
   }
 
   function seen(method: string, path: RegExp): Array<{url: string; headers: Record<string, unknown>}> {
@@ -42,7 +40,6 @@ describe('RemoteRepository', function () {
   })
 
   after(async () => {
-    for (const r of open) await r.close()
     await proxy?.close()
     await reg?.stop()
   })
@@ -563,8 +560,7 @@ describe('RemoteRepository', function () {
 
   describe('when the registry is unreachable', () => {
     it('fails with NETWORK (exit 4) and says what to check', async () => {
-      const r = new RemoteRepository('127.0.0.1:1/t/x', {retry: {attempts: 1}})
-      open.push(r)
+      const r = make('127.0.0.1:1/t/x', {retry: {attempts: 1}})
       const e = await expectCode(r.resolve('v1'), OciError, 'NETWORK')
       expect(e.exit).to.equal(4)
       expect(e.message).to.contain('connection refused by 127.0.0.1:1')
