@@ -224,7 +224,7 @@ export function generated(): GeneratedItem[] {
     f('trust/huge-integer.yaml', 'a 1,000,000-digit integer in a trust policy', () => b(`apiVersion: aibox.dev/v1\nkind: TrustPolicy\nn: ${'9'.repeat(1_000_000)}\n`)),
     f('trust/too-large.yaml', 'a trust policy over the 4 MiB limit', () => b('# ', 'x'.repeat(4 * MiB + 1), '\n')),
     // --- key files (loadPrivateKey / loadPublicKey)
-    f('keys/many-begin-lines.key', '1,500 BEGIN lines without END (fits the 64 KiB key limit)', () => b('-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n'.repeat(1500))),
+    f('keys/many-begin-lines.key', '1,300 BEGIN lines without END (fits the 64 KiB key limit)', () => b('-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n'.repeat(1300))),
     f('keys/too-large.key', 'a key file over the 64 KiB limit', () => b('-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n', 'A'.repeat(70_000), '\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n')),
     f('keys/binary-garbage.pub', 'random-looking binary bytes as a public key', () => createHash('sha512').update('hostile').digest()),
     f('keys/der-huge-length.pub', 'DER SEQUENCE declaring a 4 GiB length', () => Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30, 0x00])),

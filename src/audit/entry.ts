@@ -13,6 +13,7 @@
  * (`first`), and the lines an append is about to write (`pending`), so that a crash between
  * the append and the head update is told apart from a line added by something else.
  */
+import {isUtf8} from 'node:buffer'
 import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -106,6 +107,11 @@ export function entryShapeProblem(v: unknown): string | undefined {
 
 /** Parses one line; `{problem}` when it is not JSON or not an entry. */
 export function parseLine(line: Uint8Array | string): {entry: AuditEntry; problem?: undefined} | {entry?: AuditEntry; problem: string} {
+  // aibox never writes such lines: an oversized or non-UTF-8 line was put there by someone else
+  // (decoding would silently replace the bad bytes, and a huge line only costs memory).
+  const size = typeof line === 'string' ? Buffer.byteLength(line) : line.byteLength
+  if (size > MAX_LINE_BYTES) return {problem: `line of ${size} bytes, longer than any entry aibox writes (${MAX_LINE_BYTES})`}
+  if (typeof line !== 'string' && !isUtf8(line)) return {problem: 'not valid UTF-8'}
   let v: unknown
   try {
     v = JSON.parse(typeof line === 'string' ? line : Buffer.from(line).toString('utf8'))
