@@ -137,6 +137,39 @@ export function deepIndexLayout(depth: number): {name: string; data: Buffer}[] {
   return [files[0]!, {name: 'index.json', data: index}, files[2]!, files[3]!, files[4]!, ...blobs]
 }
 
+/** index.json tagging `manifest` as "v1" (descriptor fields overridable), plus oci-layout and the manifest blob. */
+export function layoutWithManifest(manifest: Buffer, desc: Record<string, unknown> = {}): {name: string; data: Buffer}[] {
+  const entry = {mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(manifest), size: manifest.length, ...desc, annotations: {'org.opencontainers.image.ref.name': 'v1'}}
+  const index = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [entry]}))
+  return [layoutFiles()[0]!, {name: 'index.json', data: index}, {name: `blobs/sha256/${sha256(manifest).slice(7)}`, data: manifest}]
+}
+
+/** The policy manifest of layoutFiles() with its layer descriptor changed. */
+function policyManifest(layer: Record<string, unknown>): Buffer {
+  const m = JSON.parse(layoutFiles()[2]!.data.toString()) as {layers: Record<string, unknown>[]}
+  m.layers[0] = {...m.layers[0], ...layer}
+  return Buffer.from(JSON.stringify(m))
+}
+
+function pem(label: string, body: Buffer): Buffer {
+  const b64 = body.toString('base64').replace(/.{64}/g, '$&\n')
+  return Buffer.from(`-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`)
+}
+
+/**
+ * A cosign-shaped encrypted key (formats: cosign-formats.md) with chosen scrypt parameters, salt
+ * or nonce; `edit` rewrites the JSON text (for values JSON.stringify cannot produce). The
+ * ciphertext is 48 fixed bytes: no password opens it.
+ */
+function encryptedKey(opts: {N?: unknown; r?: unknown; p?: unknown; salt?: Buffer; nonce?: Buffer}, edit: (json: string) => string = (j) => j): Buffer {
+  const json = JSON.stringify({
+    kdf: {name: 'scrypt', params: {N: opts.N ?? 65536, r: opts.r ?? 8, p: opts.p ?? 1}, salt: (opts.salt ?? Buffer.alloc(32, 7)).toString('base64')},
+    cipher: {name: 'nacl/secretbox', nonce: (opts.nonce ?? Buffer.alloc(24, 1)).toString('base64')},
+    ciphertext: Buffer.alloc(48, 9).toString('base64'),
+  })
+  return pem('ENCRYPTED SIGSTORE PRIVATE KEY', Buffer.from(edit(json)))
+}
+
 function writeLayoutDir(dir: string, files: {name: string; data: Buffer}[]): void {
   for (const f of files) {
     fs.mkdirSync(path.join(dir, path.dirname(f.name)), {recursive: true})
@@ -185,19 +218,19 @@ export function generated(): GeneratedItem[] {
     f('bundle/billion-laughs-10x10.yaml', 'billion laughs: 10 levels of 10 aliases (10^10 nodes expanded)', () => b(laughs(10, 10))),
     f('bundle/alias-fanout-2x60.yaml', 'alias doubling 60 levels deep (2^60 nodes expanded)', () => b(laughs(60, 2))),
     f('bundle/huge-string-16m.json', 'a 16 MiB string value', () => b(`${bundleJsonHead}"description":"${'x'.repeat(16 * MiB)}"}`)),
-    f('bundle/huge-string-16m.yaml', 'a 16 MiB plain scalar', () => b(`${bundleHead}description: ${'x'.repeat(16 * MiB)}\n`)),
+    f('bundle/huge-string-15m.yaml', 'a 15 MiB plain scalar (under the 16 MiB YAML limit)', () => b(`${bundleHead}description: ${'x'.repeat(15 * MiB)}\n`)),
     f('bundle/huge-key-8m.json', 'an 8 MiB object key', () => b(`${bundleJsonHead}"${'k'.repeat(8 * MiB)}":1}`)),
     f('bundle/huge-key-8m.yaml', 'an 8 MiB mapping key', () => b(`${bundleHead}${'k'.repeat(8 * MiB)}: 1\n`)),
     f('bundle/huge-integer-1m.json', 'an integer of 1,000,000 digits', () => b(`${bundleJsonHead}"n":${'9'.repeat(1_000_000)}}`)),
     f('bundle/huge-integer-1m.yaml', 'an integer of 1,000,000 digits', () => b(`${bundleHead}n: ${'9'.repeat(1_000_000)}\n`)),
     f('bundle/huge-float-1m.yaml', 'a float of 1,000,000 digits that overflows to Infinity', () => b(`${bundleHead}n: 1${'0'.repeat(1_000_000)}.5\n`)),
     f('bundle/huge-exponent.json', 'a number with a 1,000,000-digit exponent', () => b(`${bundleJsonHead}"n":1e${'9'.repeat(1_000_000)}}`)),
-    f('bundle/many-keys-200k.yaml', '200,000 distinct keys in one mapping (quadratic duplicate checks)', () =>
-      b(bundleHead, Array.from({length: 200_000}, (_, i) => `k${i}: ${i}`).join('\n'), '\n'),
+    f('bundle/many-keys-50k.yaml', '50,000 distinct keys in one mapping (yaml\'s own duplicate check is quadratic: 1.25·10^9 comparisons)', () =>
+      b(bundleHead, Array.from({length: 50_000}, (_, i) => `k${i}: ${i}`).join('\n'), '\n'),
     ),
     f('bundle/many-keys-200k.json', '200,000 distinct keys in one object', () => b(bundleJsonHead, Array.from({length: 200_000}, (_, i) => `"k${i}":${i}`).join(','), '}')),
     f('bundle/many-duplicates-50k.yaml', '50,000 copies of one key', () => b(bundleHead, 'rules: []\n'.repeat(50_000))),
-    f('bundle/many-problems-100k.yaml', '100,000 unknown keys, each a schema problem', () => b(bundleHead, 'policy:\n', Array.from({length: 100_000}, (_, i) => `  bad${i}: 1`).join('\n'), '\n')),
+    f('bundle/many-problems-30k.yaml', '30,000 unknown keys, each a schema problem', () => b(bundleHead, 'policy:\n', Array.from({length: 30_000}, (_, i) => `  bad${i}: 1`).join('\n'), '\n')),
     f('bundle/too-large.json', 'a file over the 256 MiB document limit (sparse)', () => Buffer.alloc(0)),
     // invalid UTF-8 (RFC 3629 §3; Unicode 15 §3.9 table 3-7)
     f('bundle/utf8-overlong-slash.json', 'overlong encoding of "/" (C0 AF)', () => b(bundleJsonHead, '"description":"', [0xc0, 0xaf], '"}')),
@@ -215,8 +248,8 @@ export function generated(): GeneratedItem[] {
     // --- trust policies (loadTrustPolicy)
     f('trust/deep-flow-100k.yaml', 'trust policy nested 100,000 levels', () => b(nest('[', ']', 100_000))),
     f('trust/deep-compact-seq-100k.yaml', 'trust policy "- - - …" nested 100,000 levels', () => b(`${'- '.repeat(100_000)}1\n`)),
-    f('trust/many-keys-200k.yaml', '200,000 keys in one mapping (quadratic duplicate checks)', () =>
-      b('apiVersion: aibox.dev/v1\nkind: TrustPolicy\n', Array.from({length: 200_000}, (_, i) => `k${i}: ${i}`).join('\n'), '\n'),
+    f('trust/many-keys-50k.yaml', '50,000 keys in one mapping (quadratic duplicate checks)', () =>
+      b('apiVersion: aibox.dev/v1\nkind: TrustPolicy\n', Array.from({length: 50_000}, (_, i) => `k${i}: ${i}`).join('\n'), '\n'),
     ),
     f('trust/pem-bomb.yaml', 'an inline publicKey of 100,000 unterminated BEGIN lines (quadratic PEM scan)', () =>
       b('apiVersion: aibox.dev/v1\nkind: TrustPolicy\nkeys:\n  k:\n    roles: [author]\n    publicKey: "', '-----BEGIN PUBLIC KEY-----\\n'.repeat(100_000), '"\nscopes: [{name: s, require: {signatures: {author: 1}}}]\n'),
@@ -228,18 +261,69 @@ export function generated(): GeneratedItem[] {
     f('keys/too-large.key', 'a key file over the 64 KiB limit', () => b('-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n', 'A'.repeat(70_000), '\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n')),
     f('keys/binary-garbage.pub', 'random-looking binary bytes as a public key', () => createHash('sha512').update('hostile').digest()),
     f('keys/der-huge-length.pub', 'DER SEQUENCE declaring a 4 GiB length', () => Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30, 0x00])),
-    // --- manifests (parseManifest)
-    f('manifest/deep-1m.json', 'JSON nested 1,000,000 levels (under the 4 MiB manifest limit)', () => b(nest('[', ']', 1_000_000))),
-    f('manifest/deep-annotation-100k.json', 'an annotation value nested 100,000 levels', () =>
-      b('{"schemaVersion":2,"config":{"mediaType":"a/b","digest":"', sha256('{}'), '","size":2},"layers":[],"annotations":{"a":', nest('[', ']', 100_000), '}}'),
+    // --- manifests and indexes, each the tagged ("v1") manifest of a layout (parseManifest, fetch checks)
+    d('manifest/deep-1m', 'a manifest nested 1,000,000 levels (under the 4 MiB manifest limit)', (dir) => writeLayoutDir(dir, layoutWithManifest(b(nest('[', ']', 1_000_000))))),
+    d('manifest/deep-annotation-100k', 'an annotation value nested 100,000 levels', (dir) =>
+      writeLayoutDir(dir, layoutWithManifest(b('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"a/b","digest":"', sha256('{}'), '","size":2},"layers":[],"annotations":{"a":', nest('[', ']', 100_000), '}}'))),
     ),
-    f('manifest/too-large.json', 'a manifest over the 4 MiB limit', () => b('{"schemaVersion":2,"annotations":{"a":"', 'x'.repeat(4 * MiB), '"}}')),
-    f('manifest/many-bad-layers-100k.json', '100,000 invalid layer descriptors (problems must stay bounded)', () =>
-      b('{"schemaVersion":2,"config":{"mediaType":"a/b","digest":"', sha256('{}'), '","size":2},"layers":[', Array(100_000).fill('{"size":-1}').join(','), ']}'),
+    d('manifest/too-large', 'a manifest blob of 5 MiB, declared with its true size (over the 4 MiB limit)', (dir) =>
+      writeLayoutDir(dir, layoutWithManifest(b('{"schemaVersion":2,"annotations":{"a":"', 'x'.repeat(5 * MiB), '"}}'))),
     ),
-    f('manifest/invalid-utf8.json', 'a manifest with an invalid UTF-8 byte in an annotation', () =>
-      b('{"schemaVersion":2,"config":{"mediaType":"a/b","digest":"', sha256('{}'), '","size":2},"layers":[],"annotations":{"a":"', [0xc0, 0xaf], '"}}'),
+    d('manifest/declared-huge', 'index.json declares the manifest as 2^50 bytes', (dir) => writeLayoutDir(dir, layoutWithManifest(layoutFiles()[2]!.data, {size: 2 ** 50}))),
+    d('manifest/declared-smaller', 'index.json declares the manifest 10 bytes shorter than it is', (dir) => {
+      const m = layoutFiles()[2]!.data
+      writeLayoutDir(dir, layoutWithManifest(m, {size: m.length - 10}))
+    }),
+    d('manifest/declared-negative', 'index.json declares a size of -1', (dir) => writeLayoutDir(dir, layoutWithManifest(layoutFiles()[2]!.data, {size: -1}))),
+    d('manifest/declared-float', 'index.json declares a size of 452.5', (dir) => writeLayoutDir(dir, layoutWithManifest(layoutFiles()[2]!.data, {size: 452.5}))),
+    d('manifest/digest-of-other-blob', "index.json names the config blob's digest with the manifest's media type", (dir) => {
+      const files = layoutFiles()
+      writeLayoutDir(dir, [...layoutWithManifest(files[2]!.data, {digest: sha256(files[3]!.data), size: files[3]!.data.length}), files[3]!])
+    }),
+    d('manifest/digest-uppercase', 'index.json names the manifest with an upper-case hex digest', (dir) => {
+      const m = layoutFiles()[2]!.data
+      writeLayoutDir(dir, layoutWithManifest(m, {digest: `sha256:${sha256(m).slice(7).toUpperCase()}`}))
+    }),
+    d('manifest/digest-sha512', 'index.json names the manifest by a sha512 digest', (dir) => {
+      const m = layoutFiles()[2]!.data
+      writeLayoutDir(dir, layoutWithManifest(m, {digest: `sha512:${createHash('sha512').update(m).digest('hex')}`}))
+    }),
+    d('manifest/digest-traversal', 'index.json names the manifest "sha256:../../../etc/passwd"', (dir) => writeLayoutDir(dir, layoutWithManifest(layoutFiles()[2]!.data, {digest: 'sha256:../../../etc/passwd'}))),
+    d('manifest/layer-size-lie', 'the policy layer descriptor says 1 byte more than the blob has', (dir) => {
+      const files = layoutFiles()
+      const layer = files[4]!.data
+      writeLayoutDir(dir, [...layoutWithManifest(policyManifest({size: layer.length + 1})), files[3]!, files[4]!])
+    }),
+    d('manifest/layer-size-huge', 'the policy layer descriptor declares 2^40 bytes', (dir) => {
+      const files = layoutFiles()
+      writeLayoutDir(dir, [...layoutWithManifest(policyManifest({size: 2 ** 40})), files[3]!, files[4]!])
+    }),
+    d('manifest/layer-digest-lie', 'the policy layer descriptor names a digest the blob does not have (the blob file is stored under it)', (dir) => {
+      const files = layoutFiles()
+      const fake = sha256('another layer')
+      writeLayoutDir(dir, [...layoutWithManifest(policyManifest({digest: fake})), files[3]!, {name: `blobs/sha256/${fake.slice(7)}`, data: files[4]!.data}])
+    }),
+    d('manifest/media-type-lie', 'index.json says image index, the blob is an image manifest', (dir) =>
+      writeLayoutDir(dir, layoutWithManifest(layoutFiles()[2]!.data, {mediaType: 'application/vnd.oci.image.index.v1+json'})),
     ),
+    d('manifest/many-bad-layers-100k', '100,000 invalid layer descriptors (problems must stay bounded)', (dir) =>
+      writeLayoutDir(dir, layoutWithManifest(b('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"a/b","digest":"', sha256('{}'), '","size":2},"layers":[', Array(100_000).fill('{"size":-1}').join(','), ']}'))),
+    ),
+    d('manifest/invalid-utf8', 'a manifest with an invalid UTF-8 byte in an annotation', (dir) =>
+      writeLayoutDir(dir, layoutWithManifest(b('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"a/b","digest":"', sha256('{}'), '","size":2},"layers":[],"annotations":{"a":"', [0xc0, 0xaf], '"}}'))),
+    ),
+    d('manifest/proto-keys', 'a manifest with __proto__, constructor and prototype members and annotations', (dir) => {
+      const files = layoutFiles()
+      const m = JSON.parse(files[2]!.data.toString()) as Record<string, unknown>
+      const text = JSON.stringify(m).replace('{', '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}},"annotations":{"__proto__":"x","constructor":"y","prototype":"z"},')
+      writeLayoutDir(dir, [...layoutWithManifest(b(text)), files[3]!, files[4]!])
+    }),
+    d('manifest/index-15k-entries', 'index.json with 15,000 entries (3 MiB, under the 4 MiB limit)', (dir) => {
+      const files = layoutFiles()
+      const entry = JSON.parse(files[1]!.data.toString()).manifests[0]
+      const index = Buffer.from(JSON.stringify({schemaVersion: 2, manifests: Array.from({length: 15_000}, (_, i) => ({...entry, annotations: {'org.opencontainers.image.ref.name': i === 14_999 ? 'v1' : `t${i}`}}))}))
+      writeLayoutDir(dir, [files[0]!, {name: 'index.json', data: index}, ...files.slice(2)])
+    }),
     // --- OCI layout directories (LayoutDirStore.open / resolve / fetch)
     d('layout/blobs-symlink-outside', 'blobs/ is a symlink to a directory outside the layout', (dir) => {
       writeLayoutDir(dir, layoutFiles().filter((x) => !x.name.startsWith('blobs/')))
@@ -372,9 +456,38 @@ export function generated(): GeneratedItem[] {
     f('audit/deep-field.jsonl', 'an entry with a field nested 20,000 levels (64 KiB line)', () => b(auditLine(`"x":${nest('[', ']', 20_000)}`), '\n')),
     f('audit/huge-line.jsonl', 'an entry of 8 MiB (aibox never writes more than 64 KiB)', () => b(auditLine(`"x":"${'x'.repeat(8 * MiB)}"`), '\n')),
     f('audit/invalid-utf8.jsonl', 'an entry with an invalid UTF-8 byte', () => b(auditLine('"x":"', false), [0xc0, 0xaf], '"}\n')),
-    // --- docker config.json (dockerCredentials / loadDockerConfig)
-    f('docker-config/deep.json', 'config.json nested 100,000 levels under auths', () => b('{"auths":', nest('{"a":', '}', 100_000, '{}'), '}')),
-    f('docker-config/huge.json', 'a 64 MiB config.json', () => b('{"auths":{"x.example.com":{"auth":"', 'A'.repeat(64 * MiB), '"}}}')),
+    // --- docker config.json (loadDockerConfig), as a DOCKER_CONFIG directory
+    d('docker-config/deep', 'config.json nested 100,000 levels under auths', (dir) => fs.writeFileSync(path.join(dir, 'config.json'), b('{"auths":', nest('{"a":', '}', 100_000, '{}'), '}'))),
+    d('docker-config/huge', 'a 64 MiB config.json', (dir) => fs.writeFileSync(path.join(dir, 'config.json'), b('{"auths":{"x.example.com":{"auth":"', 'A'.repeat(64 * MiB), '"}}}'))),
+    d('docker-config/devzero', 'config.json is a symlink to /dev/zero (endless data)', (dir) => fs.symlinkSync('/dev/zero', path.join(dir, 'config.json'))),
+    d('docker-config/proto', 'auths keyed "__proto__" and "constructor"', (dir) =>
+      fs.writeFileSync(path.join(dir, 'config.json'), '{"auths":{"__proto__":{"auth":"eDp5"},"constructor":{"auth":"eDp5"}},"credHelpers":{"__proto__":"x"}}'),
+    ),
+    d('docker-config/helper-traversal', 'credHelpers names a helper "../../bin/sh" for every registry', (dir) =>
+      fs.writeFileSync(path.join(dir, 'config.json'), '{"credHelpers":{"127.0.0.1":"../../../bin/sh"},"credsStore":"../../../bin/sh"}'),
+    ),
+    // --- more policy documents: size and file-type limits
+    f('bundle/too-large.yaml', 'YAML over the 16 MiB YAML limit (a comment)', () => b('# ', 'x'.repeat(16 * MiB), '\n')),
+    d('bundle/link-to-devzero', 'policy.yaml is a symlink to /dev/zero (stat says 0 bytes; the data never ends)', (dir) => fs.symlinkSync('/dev/zero', path.join(dir, 'policy.yaml'))),
+    // --- encrypted key files: absurd scrypt parameters must be refused before scrypt allocates (128·N·r bytes)
+    f('keys/scrypt-N-2^30.key', 'scrypt N=2^30 (128 GiB of scrypt memory)', () => encryptedKey({N: 2 ** 30})),
+    f('keys/scrypt-N-2^20.key', 'scrypt N=2^20 (1 GiB, above what cosign accepts)', () => encryptedKey({N: 2 ** 20})),
+    f('keys/scrypt-r-2^20.key', 'scrypt r=2^20', () => encryptedKey({r: 2 ** 20})),
+    f('keys/scrypt-p-2^30.key', 'scrypt p=2^30 (CPU for days)', () => encryptedKey({p: 2 ** 30})),
+    f('keys/scrypt-N-not-power-of-2.key', 'scrypt N=65537', () => encryptedKey({N: 65537})),
+    f('keys/scrypt-N-negative.key', 'scrypt N=-65536', () => encryptedKey({N: -65536})),
+    f('keys/scrypt-N-float.key', 'scrypt N=65536.5', () => encryptedKey({N: 65536.5})),
+    f('keys/scrypt-N-string.key', 'scrypt N="65536"', () => encryptedKey({N: '65536'})),
+    f('keys/scrypt-N-huge-literal.key', 'scrypt N=1e400 (Infinity once parsed)', () => encryptedKey({}, (json) => json.replace('"N":65536', '"N":1e400'))),
+    f('keys/scrypt-params-missing.key', 'no kdf.params', () => encryptedKey({}, (json) => json.replace(/"params":\{[^}]*\},/, ''))),
+    f('keys/kdf-argon2.key', 'kdf "argon2id"', () => encryptedKey({}, (json) => json.replace('"name":"scrypt"', '"name":"argon2id"'))),
+    f('keys/cipher-unknown.key', 'cipher "aes-256-gcm"', () => encryptedKey({}, (json) => json.replace('"nacl/secretbox"', '"aes-256-gcm"'))),
+    f('keys/nonce-short.key', 'a 12-byte nonce (nacl/secretbox needs 24)', () => encryptedKey({nonce: Buffer.alloc(12, 1)})),
+    f('keys/salt-30k.key', 'a 30 KiB salt (scrypt is still run with cosign parameters; the password is wrong)', () => encryptedKey({salt: Buffer.alloc(30_000, 7)})),
+    f('keys/proto-body.key', 'the key JSON has "__proto__" and "constructor" members', () => encryptedKey({}, (json) => json.replace('{', '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}},'))),
+    f('keys/body-not-json.key', 'the PEM body is not JSON', () => pem('ENCRYPTED SIGSTORE PRIVATE KEY', Buffer.from('\u0000\u0001 not json'))),
+    f('keys/body-deep-json.key', 'the PEM body is JSON nested 20,000 levels (fits 64 KiB once base64-encoded)', () => pem('ENCRYPTED SIGSTORE PRIVATE KEY', b(nest('[', ']', 20_000)))),
+    f('keys/begin-end-mismatch.key', 'BEGIN and END labels differ', () => b('-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END PUBLIC KEY-----\n')),
   ]
   return items
 }

@@ -21,6 +21,7 @@ import os from 'node:os'
 import {fsError, isErrno} from '../util/fs-errors.js'
 import {writeFileAtomicSync} from '../util/atomic.js'
 import type {AuditSubject} from './events.js'
+import {shownValue} from '../util/text.js'
 
 export const GENESIS_PREV = `sha256:${'0'.repeat(64)}`
 /** Longest line we write; longer input is refused (an audit event is a few hundred bytes). */
@@ -174,7 +175,7 @@ export type HeadState = {state: 'missing'} | {state: 'malformed'; problem: strin
 function headProblem(v: unknown): string | undefined {
   if (!v || typeof v !== 'object') return 'not a JSON object'
   const h = v as Record<string, unknown>
-  if (h.v !== HEAD_VERSION) return `unsupported version ${JSON.stringify(h.v)}`
+  if (h.v !== HEAD_VERSION) return `unsupported version ${shownValue(h.v)}`
   if (!Number.isSafeInteger(h.seq) || (h.seq as number) < 0) return '"seq" is not a non-negative integer'
   if (!isSha256(h.hash)) return '"hash" is not sha256:<hex>'
   if (!Number.isSafeInteger(h.size) || (h.size as number) < 0) return '"size" is not a non-negative integer'

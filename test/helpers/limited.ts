@@ -1,8 +1,8 @@
 /**
  * Runs the real `aibox` binary under resource limits, for hostile-input and fuzz-crash tests: a
  * V8 heap cap (`--max-old-space-size`), a wall-clock limit (SIGKILL after `timeoutMs`), and the
- * child's peak RSS measured at exit (rss-report.mjs). Buffers live outside the V8 heap, so the
- * RSS measurement is what proves memory stayed bounded, not the heap cap alone.
+ * child's peak RSS and any prototype pollution recorded at exit (resource-report.mjs). Buffers
+ * live outside the V8 heap, so the RSS measurement is what proves memory stayed bounded.
  */
 import {spawn} from 'node:child_process'
 import fs from 'node:fs'
@@ -18,8 +18,12 @@ export interface LimitedResult {
   stderr: string
   /** Wall-clock milliseconds. */
   ms: number
+  /** CPU milliseconds (user + system) of the child, from its exit report: the load-independent measure of work. */
+  cpuMs?: number
   /** Peak resident set size in MiB (undefined when the child died before its exit handler ran). */
   rssMiB?: number
+  /** Properties hostile input added to Object/Array/Function.prototype (undefined like rssMiB). */
+  polluted?: string[]
   /** True when the time limit killed it. */
   timedOut: boolean
   /** Bytes written to stdout and stderr (only the first 4 MiB are kept). */
@@ -29,19 +33,19 @@ export interface LimitedResult {
 export interface Limits {
   /** V8 old-space cap in MiB (default 256). */
   heapMiB?: number
-  /** Kill after this many ms (default 20 s). */
+  /** Kill after this many wall-clock ms (default 120 s: generous, a shared machine can be slow; assert on cpuMs). */
   timeoutMs?: number
 }
 
-const PRELOAD = `--import=${path.join(ROOT, 'test', 'helpers', 'rss-report.mjs')}`
-let rssDir: string | undefined
+const PRELOAD = `--import=${path.join(ROOT, 'test', 'helpers', 'resource-report.mjs')}`
+let reportDir: string | undefined
 let counter = 0
 
 export async function aiboxLimited(args: string[], limits: Limits = {}, options: Omit<CliOptions, 'timeoutMs'> = {}): Promise<LimitedResult> {
-  rssDir ??= tmpdir('aibox-rss-')
-  const rssFile = path.join(rssDir, `${process.pid}-${++counter}`)
+  reportDir ??= tmpdir('aibox-report-')
+  const reportFile = path.join(reportDir, `${process.pid}-${++counter}`)
   const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries({...process.env, NO_COLOR: '1', OCLIF_COLUMNS: '10000', ...options.env, AIBOX_TEST_RSS_FILE: rssFile})) if (v !== undefined) env[k] = v
+  for (const [k, v] of Object.entries({...process.env, NO_COLOR: '1', OCLIF_COLUMNS: '10000', ...options.env, AIBOX_TEST_REPORT_FILE: reportFile})) if (v !== undefined) env[k] = v
   // NODE_OPTIONS from mocha (tsx) must not leak into the binary under test.
   delete env.NODE_OPTIONS
   const started = Date.now()
@@ -62,18 +66,23 @@ export async function aiboxLimited(args: string[], limits: Limits = {}, options:
   const timer = setTimeout(() => {
     timedOut = true
     child.kill('SIGKILL')
-  }, limits.timeoutMs ?? 20_000)
+  }, limits.timeoutMs ?? 120_000)
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (c, s) => resolve([c, s]))
   })
   clearTimeout(timer)
   let rssMiB: number | undefined
+  let polluted: string[] | undefined
+  let cpuMs: number | undefined
   try {
-    rssMiB = Number(fs.readFileSync(rssFile, 'utf8')) / 1024
-    fs.rmSync(rssFile)
+    const report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as {maxRSS: number; cpuMs: number; polluted: string[]}
+    rssMiB = report.maxRSS / 1024
+    polluted = report.polluted
+    cpuMs = report.cpuMs
+    fs.rmSync(reportFile)
   } catch {
     rssMiB = undefined
   }
-  return {code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - started, rssMiB, timedOut, outputBytes: kept}
+  return {code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), ms: Date.now() - started, cpuMs, rssMiB, polluted, timedOut, outputBytes: kept}
 }
