@@ -244,7 +244,8 @@ export function generated(): GeneratedItem[] {
     f('bundle/utf16le-bom.yaml', 'UTF-16LE with a byte-order mark', () => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(bundleHead, 'utf16le')])),
     f('bundle/utf16be-bom.json', 'UTF-16BE with a byte-order mark', () => Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(bundleJsonHead + '"x":1}', 'utf16le').swap16()])),
     f('bundle/utf32le-bom.json', 'UTF-32LE with a byte-order mark', () => Buffer.from([0xff, 0xfe, 0, 0, 0x7b, 0, 0, 0, 0x7d, 0, 0, 0])),
-    f('bundle/nul-bytes.yaml', 'NUL bytes in a YAML document', () => b(bundleHead, 'description: a', [0], 'b\n')),
+    f('bundle/nul-bytes.yaml', 'a NUL byte inside a YAML value', () => b('apiVersion: aibox.dev/v1\nkind: PolicyBundle\nmetadata: {name: nul, version: 1.0.0, tier: org, description: a', [0], 'b}\n')),
+    f('bundle/esc-in-value.yaml', 'a raw ESC sequence inside a YAML value', () => b('apiVersion: aibox.dev/v1\nkind: PolicyBundle\nmetadata: {name: esc, version: 1.0.0, tier: org, description: "a\u001b[2Jb"}\n')),
     // --- trust policies (loadTrustPolicy)
     f('trust/deep-flow-100k.yaml', 'trust policy nested 100,000 levels', () => b(nest('[', ']', 100_000))),
     f('trust/deep-compact-seq-100k.yaml', 'trust policy "- - - …" nested 100,000 levels', () => b(`${'- '.repeat(100_000)}1\n`)),

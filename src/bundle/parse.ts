@@ -187,8 +187,22 @@ function parseJsonDocument(bytes: Buffer, bom: number, text: string, file: strin
   }
 }
 
+/**
+ * Characters YAML 1.2 does not allow in a stream (§5.1 c-printable: C0 controls other than tab,
+ * LF and CR, DEL, C1 controls other than NEL, U+FFFE/U+FFFF). `yaml` accepts them silently, so a
+ * NUL or an ESC could sit invisibly inside a value; escapes such as "\0" in quoted scalars are fine.
+ */
+const NON_PRINTABLE_YAML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff]/
+
 function parseYamlDocument(text: string, file: string, options: YamlParseOptions): ParsedDocument {
   const lines = new LineIndex(text)
+  const bad = NON_PRINTABLE_YAML.exec(text)
+  if (bad) {
+    const code = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`
+    throw new ValidationError('YAML_SYNTAX', `${file} is not valid YAML`, [{file, ...lines.position(bad.index), message: `control character ${code} is not allowed in YAML (write it as an escape in a double-quoted string)`}], {
+      suggestions: ['remove the character, or write it as "\\uXXXX" inside double quotes'],
+    })
+  }
   const r = parseYamlStrict(text, options)
   const located = r.problems.map((p) => {
     let message = p.message

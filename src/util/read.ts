@@ -5,18 +5,25 @@
  */
 import fs from 'node:fs'
 
-const CHUNK = 64 * 1024
+const CHUNK = 1024 * 1024
 
-/** Reads `fd` to its end; undefined when it holds more than `maxBytes` bytes (then at most maxBytes + 1 were read). */
+/**
+ * Reads `fd` to its end; undefined when it holds more than `maxBytes` bytes (then at most
+ * maxBytes + 1 were read). `sizeHint` (a regular file's stat size) lets the common case read
+ * into one buffer of the right size; without it (pipes, devices) the data is gathered in chunks.
+ */
 export function readFdBounded(fd: number, maxBytes: number, sizeHint = 0): Buffer | undefined {
-  let buf = Buffer.allocUnsafe(Math.min(Math.max(sizeHint + 1, CHUNK), maxBytes + 1))
+  const chunks: Buffer[] = []
+  let total = 0
+  let buf = Buffer.allocUnsafe(Math.min(sizeHint > 0 ? sizeHint + 1 : CHUNK, maxBytes + 1))
   let off = 0
   for (;;) {
     if (off === buf.length) {
-      if (buf.length > maxBytes) return undefined
-      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, maxBytes + 1))
-      buf.copy(bigger, 0, 0, off)
-      buf = bigger
+      chunks.push(buf)
+      if (total > maxBytes) return undefined
+      buf = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes + 1 - total))
+      off = 0
+      if (buf.length === 0) return undefined
     }
     let n: number
     try {
@@ -31,7 +38,10 @@ export function readFdBounded(fd: number, maxBytes: number, sizeHint = 0): Buffe
     }
     if (n === 0) break
     off += n
+    total += n
   }
-  if (off > maxBytes) return undefined
-  return buf.subarray(0, off)
+  if (total > maxBytes) return undefined
+  if (chunks.length === 0) return buf.subarray(0, off)
+  chunks.push(buf.subarray(0, off))
+  return Buffer.concat(chunks, total)
 }

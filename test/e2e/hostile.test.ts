@@ -38,7 +38,7 @@ interface Case {
   exit: number
   /** The error code printed as `Code: X` (absent when exit is 0). */
   code?: string
-  /** A regular expression the error output must match. */
+  /** A regular expression the output (stdout and stderr) must match. */
   message?: string
   /** Limits, when a case needs more than the defaults: CPU milliseconds (user + system), peak RSS. */
   maxCpuMs?: number
@@ -158,7 +158,8 @@ describe('hostile input corpus (e2e)', function () {
         expect(/^\s*Code: (\S+)$/m.exec(r.stderr)?.[1], where).to.equal(c.code)
         expect(r.stderr, where).to.not.match(/INTERNAL|TypeError|RangeError|Maximum call stack|at .*\.js:\d+:\d+/)
       }
-      if (c.message) expect(r.stderr, where).to.match(new RegExp(c.message))
+      // inspect prints the problems it finds on stdout; errors go to stderr.
+      if (c.message) expect(`${r.stdout}\n${r.stderr}`, where).to.match(new RegExp(c.message))
       expect(r.cpuMs, `no resource report: ${where}`).to.be.a('number')
       expect(r.cpuMs!, `CPU time: ${where}`).to.be.below(c.maxCpuMs ?? manifest.defaults.maxCpuMs)
       expect(r.rssMiB!, `peak RSS: ${where}`).to.be.below(c.maxRssMiB ?? manifest.defaults.maxRssMiB)
