@@ -53,5 +53,14 @@ bench: sysdeps build
 demo: build
 	scripts/demo.sh
 
+# Fuzz every parser target for FUZZ_SECONDS each (default 60), random seed (FUZZ_SEED replays);
+# findings are saved under testdata/hostile/regressions/ (README "Reliability and security testing").
+fuzz: deps
+	node --import tsx scripts/fuzz.ts
+
+# Long randomized runs: STRESS_KILLS kill -9 points (default 100) and the full concurrency load.
+stress: sysdeps build
+	STRESS=1 $(BIN)/mocha 'test/stress/**/*.test.ts'
+
 clean:
 	rm -rf dist oclif.manifest.json .tmp

@@ -50,7 +50,9 @@ export interface Problem {
 export function formatProblem(p: Problem): string {
   let where = p.file ?? ''
   if (p.line !== undefined) where += `${where ? ':' : ''}${p.line}${p.col !== undefined ? `:${p.col}` : ''}`
-  const ptr = p.pointer !== undefined ? (p.pointer === '' ? '/' : p.pointer) : undefined
+  // A hostile document can make a pointer megabytes long (one huge key): show its ends only.
+  const raw = p.pointer !== undefined ? (p.pointer === '' ? '/' : p.pointer) : undefined
+  const ptr = raw !== undefined && raw.length > 300 ? `${raw.slice(0, 200)}…${raw.slice(-80)}` : raw
   const head = [where, ptr].filter(Boolean).join(' ')
   return head ? `${head}: ${p.message}` : p.message
 }

@@ -4,6 +4,7 @@ import {type AuditEntry, queryAudit, unknownEventNames, verifyChain} from '../..
 import {auditFilterFlags, auditLogFlag} from '../../src/cli/audit-flags.js'
 import {BaseCommand} from '../../src/cli/base.js'
 import {defaultAuditLogPath} from '../../src/config/paths.js'
+import {escapeControl} from '../../src/util/text.js'
 
 const SHOWN = new Set(['seq', 'time', 'event', 'actor', 'ref', 'digest', 'version', 'prev'])
 
@@ -69,9 +70,10 @@ export default class AuditLog extends BaseCommand<AuditEntry[]> {
         .filter(([k]) => !SHOWN.has(k))
         .map(([k, v]) => detail(k, v))
         .join(' '),
-    ])
+    ].map(escapeControl))
     const header = ['SEQ', 'TIME', 'EVENT', 'ACTOR', 'REF', 'VERSION', 'DIGEST', 'DETAILS']
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+    // A reduce, not Math.max(...rows): spreading 100,000+ rows overflows the call stack.
+    const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length))
     const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()
     this.log(this.color('bold', fmt(header)))
     for (const r of rows) this.log(fmt(r))

@@ -13,6 +13,7 @@
  * (`first`), and the lines an append is about to write (`pending`), so that a crash between
  * the append and the head update is told apart from a line added by something else.
  */
+import {isUtf8} from 'node:buffer'
 import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -20,6 +21,7 @@ import os from 'node:os'
 import {fsError, isErrno} from '../util/fs-errors.js'
 import {writeFileAtomicSync} from '../util/atomic.js'
 import type {AuditSubject} from './events.js'
+import {shownValue} from '../util/text.js'
 
 export const GENESIS_PREV = `sha256:${'0'.repeat(64)}`
 /** Longest line we write; longer input is refused (an audit event is a few hundred bytes). */
@@ -106,6 +108,11 @@ export function entryShapeProblem(v: unknown): string | undefined {
 
 /** Parses one line; `{problem}` when it is not JSON or not an entry. */
 export function parseLine(line: Uint8Array | string): {entry: AuditEntry; problem?: undefined} | {entry?: AuditEntry; problem: string} {
+  // aibox never writes such lines: an oversized or non-UTF-8 line was put there by someone else
+  // (decoding would silently replace the bad bytes, and a huge line only costs memory).
+  const size = typeof line === 'string' ? Buffer.byteLength(line) : line.byteLength
+  if (size > MAX_LINE_BYTES) return {problem: `line of ${size} bytes, longer than any entry aibox writes (${MAX_LINE_BYTES})`}
+  if (typeof line !== 'string' && !isUtf8(line)) return {problem: 'not valid UTF-8'}
   let v: unknown
   try {
     v = JSON.parse(typeof line === 'string' ? line : Buffer.from(line).toString('utf8'))
@@ -168,7 +175,7 @@ export type HeadState = {state: 'missing'} | {state: 'malformed'; problem: strin
 function headProblem(v: unknown): string | undefined {
   if (!v || typeof v !== 'object') return 'not a JSON object'
   const h = v as Record<string, unknown>
-  if (h.v !== HEAD_VERSION) return `unsupported version ${JSON.stringify(h.v)}`
+  if (h.v !== HEAD_VERSION) return `unsupported version ${shownValue(h.v)}`
   if (!Number.isSafeInteger(h.seq) || (h.seq as number) < 0) return '"seq" is not a non-negative integer'
   if (!isSha256(h.hash)) return '"hash" is not sha256:<hex>'
   if (!Number.isSafeInteger(h.size) || (h.size as number) < 0) return '"size" is not a non-negative integer'

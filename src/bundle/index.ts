@@ -25,7 +25,7 @@ export {type Origin, tierLabel, type Violation, violationMessage} from './layers
 export {detectKind, loadBundle, loadBundleText, type LoadOptions} from './load.js'
 export {argMatches, argvMatches, globMatches, hostCovers, joinCommand, normalizePath, pathCovers, splitCommand} from './match.js'
 export * from './model.js'
-export {detectFormat, type DocFormat, MAX_DOCUMENT_BYTES, type ParsedDocument, parseDocument, type ParseOptions, parseStrict, readSource, type SourcePosition} from './parse.js'
+export {detectFormat, type DocFormat, MAX_DOCUMENT_BYTES, MAX_YAML_BYTES, type ParsedDocument, parseDocument, type ParseOptions, parseStrict, readSource, type SourcePosition} from './parse.js'
 export {SCHEMA_IDS, schemaDirectory, validateValue} from './schema.js'
 export {MAX_JSON_DEPTH, scanJson, type JsonScanResult} from './strict-json.js'
 export {MAX_ALIAS_NODES} from './strict-yaml.js'

@@ -129,7 +129,8 @@ function normalise(doc: ParsedDocument, v: JsonObject, kind: DocumentKind, optio
       out.rules = arr('rules')
         .filter(isObject)
         .map((r) => {
-          const rule: CallRule = {id: String(own(r, 'name')), match: own(r, 'match') as unknown as CallRule['match'], verdict: own(r, 'verdict') as Verdict}
+          // Not String(name): a missing name must stay missing (the schema reports it), not become "undefined".
+          const rule: CallRule = {id: own(r, 'name') as string, match: own(r, 'match') as unknown as CallRule['match'], verdict: own(r, 'verdict') as Verdict}
           if (typeof own(r, 'reason') === 'string') rule.reason = own(r, 'reason') as string
           if (typeof own(r, 'description') === 'string') rule.description = own(r, 'description') as string
           return rule

@@ -15,11 +15,19 @@ import {InputError, NotFoundError, type Problem, ValidationError} from '../error
 import {type JsonValue, parsePointer, toNullProto} from './json.js'
 import {firstInvalidUtf8, JsonSyntaxError, locateJson, scanJson} from './strict-json.js'
 import {parseYamlStrict, type YamlParseOptions} from './strict-yaml.js'
+import {readFdBounded} from '../util/read.js'
 
 export type DocFormat = 'json' | 'yaml'
 
 /** Largest policy document we read (bundles are kilobytes; the 50,000-rule benchmark is ~12 MB). */
 export const MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+
+/**
+ * Largest YAML document: `yaml` needs about 70 bytes of memory and 0.5 µs per byte of input
+ * (toolchain.md: 14 MB → 7 s, 1 GiB), so 256 MiB of hostile YAML would need ~18 GiB. 16 MiB
+ * holds the 50,000-rule benchmark; bigger policies are published as JSON (the fast path).
+ */
+export const MAX_YAML_BYTES = 16 * 1024 * 1024
 
 export interface SourcePosition {
   line: number
@@ -55,13 +63,25 @@ export function detectFormat(file: string, text: string): DocFormat {
 /** Reads a file (or stdin for "-") with clear errors instead of raw Node ones. */
 export function readSource(file: string): Buffer {
   try {
-    if (file === '-') return fs.readFileSync(0)
-    const st = fs.statSync(file)
-    if (st.isDirectory()) throw new InputError('IS_A_DIRECTORY', `${file} is a directory, not a policy file`, {suggestions: ['pass the path of a .yaml or .json file']})
-    if (st.size > MAX_DOCUMENT_BYTES) {
-      throw new InputError('TOO_LARGE', `${file} is ${st.size} bytes, more than the ${MAX_DOCUMENT_BYTES}-byte limit for a policy document`)
+    const tooLarge = (size?: number) =>
+      new InputError('TOO_LARGE', `${file} ${size === undefined ? 'has more than' : `is ${size} bytes, more than`} the ${MAX_DOCUMENT_BYTES}-byte limit for a policy document`)
+    if (file === '-') {
+      const data = readFdBounded(0, MAX_DOCUMENT_BYTES)
+      if (!data) throw tooLarge()
+      return data
     }
-    return fs.readFileSync(file)
+    const fd = fs.openSync(file, 'r')
+    try {
+      const st = fs.fstatSync(fd)
+      if (st.isDirectory()) throw new InputError('IS_A_DIRECTORY', `${file} is a directory, not a policy file`, {suggestions: ['pass the path of a .yaml or .json file']})
+      if (st.size > MAX_DOCUMENT_BYTES) throw tooLarge(st.size)
+      // Bounded whatever stat says (a link to /dev/zero has size 0, a file may grow while read).
+      const data = readFdBounded(fd, MAX_DOCUMENT_BYTES, st.size)
+      if (!data) throw tooLarge()
+      return data
+    } finally {
+      fs.closeSync(fd)
+    }
   } catch (err) {
     if (err instanceof InputError) throw err
     const code = (err as NodeJS.ErrnoException).code
@@ -125,6 +145,11 @@ export function parseDocument(input: Uint8Array | string, file: string, options:
   const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0
   const text = bytes.toString('utf8', bom)
   const format = options.format ?? detectFormat(file, text)
+  if (format === 'yaml' && bytes.length > MAX_YAML_BYTES) {
+    throw new InputError('TOO_LARGE', `${file} is ${bytes.length} bytes of YAML, more than the ${MAX_YAML_BYTES}-byte limit for a YAML document`, {
+      suggestions: ['publish large policies as JSON (up to 256 MiB)'],
+    })
+  }
   return format === 'json' ? parseJsonDocument(bytes, bom, text, file) : parseYamlDocument(text, file, options)
 }
 
@@ -162,8 +187,22 @@ function parseJsonDocument(bytes: Buffer, bom: number, text: string, file: strin
   }
 }
 
+/**
+ * Characters YAML 1.2 does not allow in a stream (§5.1 c-printable: C0 controls other than tab,
+ * LF and CR, DEL, C1 controls other than NEL, U+FFFE/U+FFFF). `yaml` accepts them silently, so a
+ * NUL or an ESC could sit invisibly inside a value; escapes such as "\0" in quoted scalars are fine.
+ */
+const NON_PRINTABLE_YAML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u0084\u0086-\u009f\ufffe\uffff]/
+
 function parseYamlDocument(text: string, file: string, options: YamlParseOptions): ParsedDocument {
   const lines = new LineIndex(text)
+  const bad = NON_PRINTABLE_YAML.exec(text)
+  if (bad) {
+    const code = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`
+    throw new ValidationError('YAML_SYNTAX', `${file} is not valid YAML`, [{file, ...lines.position(bad.index), message: `control character ${code} is not allowed in YAML (write it as an escape in a double-quoted string)`}], {
+      suggestions: ['remove the character, or write it as "\\uXXXX" inside double quotes'],
+    })
+  }
   const r = parseYamlStrict(text, options)
   const located = r.problems.map((p) => {
     let message = p.message

@@ -83,11 +83,24 @@ function ajvProblems(errors: ErrorObject[], doc: ParsedDocument): Problem[] {
   return mapErrors(errors, (ptr, preferKey) => ({file: doc.file, ...doc.locate(ptr, preferKey), pointer: ptr}))
 }
 
+/**
+ * Schema problems reported (and located) per document. Locating one re-reads the source up to it,
+ * so a hostile file with 200,000 unknown keys took minutes when every problem was located
+ * (testdata/hostile/README.md); nobody reads past the first hundred anyway.
+ */
+export const MAX_SCHEMA_PROBLEMS = 100
+
 function mapErrors(errors: ErrorObject[], where: (ptr: string, preferKey: boolean) => Omit<Problem, 'message'>): Problem[] {
   const out: Problem[] = []
   const seen = new Set<string>()
-  for (const e of errors) {
-    const mapped = describe(e)
+  for (let i = 0; i < errors.length; i++) {
+    if (out.length >= MAX_SCHEMA_PROBLEMS) {
+      // Not described (a "did you mean" per unknown key is itself costly): counted only.
+      const more = errors.length - i
+      out.push({file: where('', false).file, message: `… and up to ${more} more schema problem${more === 1 ? '' : 's'} not shown`})
+      break
+    }
+    const mapped = describe(errors[i]!)
     if (!mapped) continue
     const key = `${mapped.pointer}\u0000${mapped.message}`
     if (seen.has(key)) continue

@@ -269,9 +269,9 @@ class Scanner {
     const raw = b.toString('latin1', start, p)
     const v = Number(raw)
     if (!Number.isFinite(v)) {
-      this.problem('NUMBER_RANGE', start, this.pointerAt(depth), `number ${raw} is outside the IEEE 754 double range`)
+      this.problem('NUMBER_RANGE', start, this.pointerAt(depth), `number ${abbreviate(raw)} is outside the IEEE 754 double range`)
     } else if (intLit && !Number.isSafeInteger(v)) {
-      this.problem('UNSAFE_INTEGER', start, this.pointerAt(depth), `integer ${raw} is outside ±(2^53-1) and would lose precision; quote it as a string`)
+      this.problem('UNSAFE_INTEGER', start, this.pointerAt(depth), `integer ${abbreviate(raw)} is outside ±(2^53-1) and would lose precision; quote it as a string`)
     }
     const s = String(v)
     this.ensure(s.length)
@@ -480,6 +480,11 @@ class Scanner {
       }
     }
   }
+}
+
+/** A number literal for a message: a hostile one may have a million digits. */
+function abbreviate(literal: string): string {
+  return literal.length <= 40 ? literal : `${literal.slice(0, 24)}… (${literal.length} characters)`
 }
 
 function cmpStrings(a: string, b: string): number {

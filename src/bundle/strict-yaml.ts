@@ -6,10 +6,18 @@
  * `!!timestamp`, `!!set`, custom `!tags` are errors), no merge keys, and alias expansion
  * capped so that an "alias bomb" (billion laughs) is refused instead of expanded.
  *
+ * Hostile input (testdata/hostile/README.md): `yaml`'s composer recurses once per nesting level
+ * and overflows the stack at ~780 levels; near the edge V8 may even abort the process (a fatal
+ * "RegExpCompiler Allocation failed"). So the token stream is checked while it is read and
+ * refused as soon as the parser's stack is deeper than MAX_YAML_DEPTH, long before the composer
+ * runs. Duplicate keys are found by the walk below in O(n) (yaml's own `uniqueKeys` check is
+ * O(n²): 200,000 keys took minutes), and integers too long to be safe are never given to BigInt
+ * (quadratic in the number of digits).
+ *
  * `yaml` parses about 2 MB/s (toolchain.md table 3); bundles are small, and the JSON path
  * (strict-json.ts) is the fast one.
  */
-import {Alias, type Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, Scalar, YAMLMap, YAMLSeq} from 'yaml'
+import {Alias, Composer, type Document, type DocumentOptions, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, type Node, type ParseOptions, Parser, Scalar, type SchemaOptions, type Tags, YAMLMap, YAMLSeq} from 'yaml'
 
 import {dict, isWellFormed, type JsonValue, pointer} from './json.js'
 
@@ -18,6 +26,63 @@ export const MAX_YAML_DEPTH = 512
 
 /** Most nodes that alias expansion may add to a document before it is refused. */
 export const MAX_ALIAS_NODES = 100_000
+
+/**
+ * Parser stack entries allowed while reading tokens: one per open collection plus a few for the
+ * document and the scalar being read. Keeps the composer's recursion far from the stack limit.
+ */
+const MAX_PARSER_STACK = MAX_YAML_DEPTH + 8
+
+/** Integers with more significant digits than this are refused without being converted. */
+const MAX_INTEGER_DIGITS = 40
+
+/** Nesting deeper than MAX_YAML_DEPTH, found while reading tokens; `offset` is where. */
+export class YamlNestingError extends Error {
+  constructor(readonly offset: number) {
+    super(`nesting deeper than ${MAX_YAML_DEPTH} levels`)
+    this.name = 'YamlNestingError'
+  }
+}
+
+/** An integer literal too long to be a safe integer, kept unconverted (BigInt parsing is quadratic). */
+export class OversizedInteger {
+  constructor(readonly source: string) {}
+}
+
+/** The core schema's int tags, with oversized literals resolved to OversizedInteger instead of BigInt. */
+export function guardIntegerTags(tags: Tags): Tags {
+  return tags.map((t) => {
+    if (typeof t !== 'object' || t.tag !== 'tag:yaml.org,2002:int' || typeof t.resolve !== 'function') return t
+    const resolve = t.resolve.bind(t) as (...args: unknown[]) => unknown
+    return {
+      ...t,
+      resolve: (str: string, ...rest: unknown[]) =>
+        str.replace(/^[-+]?(0[xo])?0*/, '').length > MAX_INTEGER_DIGITS ? new OversizedInteger(str) : resolve(str, ...rest),
+    }
+  }) as Tags
+}
+
+/**
+ * `yaml`'s parseAllDocuments, with the nesting check described above: throws YamlNestingError as
+ * soon as the parser holds more than MAX_PARSER_STACK open nodes (before composing anything).
+ */
+export function composeYaml(
+  text: string,
+  options: ParseOptions & DocumentOptions & SchemaOptions & {lineCounter: LineCounter},
+  forceDoc = false,
+): Document.Parsed[] {
+  const parser = new Parser(options.lineCounter.addNewLine)
+  const composer = new Composer(options)
+  function* tokens() {
+    options.lineCounter.addNewLine(0)
+    for (const lexeme of new Lexer().lex(text)) {
+      yield* parser.next(lexeme)
+      if (parser.stack.length > MAX_PARSER_STACK) throw new YamlNestingError(parser.offset)
+    }
+    yield* parser.end()
+  }
+  return Array.from(composer.compose(tokens(), forceDoc, text.length)) as Document.Parsed[]
+}
 
 export interface YamlProblem {
   /** UTF-16 offset into the text. */
@@ -52,19 +117,27 @@ export interface YamlParseOptions {
 
 export function parseYamlStrict(text: string, options: YamlParseOptions = {}): YamlParseResult {
   const lineCounter = new LineCounter()
-  const docs = parseAllDocuments(text, {
-    lineCounter,
-    schema: 'core',
-    version: '1.2',
-    uniqueKeys: true,
-    strict: true,
-    intAsBigInt: true,
-    merge: false,
-    prettyErrors: false,
-    keepSourceTokens: false,
-  })
   const problems: YamlProblem[] = []
-  const list = Array.isArray(docs) ? docs : [docs as unknown as Document.Parsed]
+  let list: Document.Parsed[]
+  try {
+    list = composeYaml(text, {
+      lineCounter,
+      schema: 'core',
+      customTags: guardIntegerTags,
+      version: '1.2',
+      // Duplicate keys are reported by the walk (O(n)); yaml's check is O(n²).
+      uniqueKeys: false,
+      strict: true,
+      intAsBigInt: true,
+      merge: false,
+      prettyErrors: false,
+      keepSourceTokens: false,
+    })
+  } catch (err) {
+    if (!(err instanceof YamlNestingError)) throw err
+    problems.push({offset: err.offset, pointer: '', message: err.message, code: 'TOO_DEEP', fatal: true})
+    return {value: null, problems, locate: () => undefined}
+  }
   if (list.length === 0) {
     problems.push({offset: 0, pointer: '', message: 'empty document: expected a YAML mapping', code: 'EMPTY', fatal: true})
     return {value: null, problems, locate: () => undefined}
@@ -75,8 +148,6 @@ export function parseYamlStrict(text: string, options: YamlParseOptions = {}): Y
   }
   const doc = list[0]
   for (const e of doc.errors) {
-    // Duplicate keys are reported by the walk below, with both positions.
-    if (e.code === 'DUPLICATE_KEY') continue
     problems.push({offset: e.pos[0], pointer: '', message: firstLine(e.message), code: `YAML_${e.code}`, fatal: true})
   }
   for (const w of doc.warnings) {
@@ -203,12 +274,16 @@ class Walker {
         return Number(v)
       case 'number':
         if (!Number.isFinite(v)) {
-          this.report(node, path, 'NUMBER_RANGE', `${String(node.source ?? v)} (${String(v)}) is not a JSON number`)
+          this.report(node, path, 'NUMBER_RANGE', `${abbreviate(String(node.source ?? v))} (${String(v)}) is not a JSON number`)
           return null
         }
         return v
       case 'object':
         if (v === null) return null
+        if (v instanceof OversizedInteger) {
+          this.report(node, path, 'UNSAFE_INTEGER', `integer ${abbreviate(v.source)} is outside ±(2^53-1) and would lose precision; quote it as a string`)
+          return null
+        }
         this.report(node, path, 'NOT_JSON', `value of type ${describe(v)} is not JSON data`)
         return null
       default:
@@ -261,8 +336,9 @@ class Walker {
     }
     const v = keyNode.value as unknown
     if (typeof v !== 'string') {
-      const shown = typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean' || v === null ? String(keyNode.source ?? v) : typeof v
-      this.report(keyNode, path, 'NON_STRING_KEY', `key ${shown} is a ${v === null ? 'null' : typeof v === 'bigint' ? 'number' : typeof v}, not a string; quote it ("${shown}")`)
+      const numeric = typeof v === 'bigint' || typeof v === 'number' || v instanceof OversizedInteger
+      const shown = numeric || typeof v === 'boolean' || v === null ? abbreviate(String(keyNode.source ?? v)) : typeof v
+      this.report(keyNode, path, 'NON_STRING_KEY', `key ${shown} is a ${v === null ? 'null' : numeric ? 'number' : typeof v}, not a string; quote it ("${shown}")`)
       return undefined
     }
     if (v === '<<' && keyNode.type === Scalar.PLAIN) {
@@ -290,6 +366,11 @@ class Walker {
     this.active.delete(node)
     return out
   }
+}
+
+/** A number literal for a message: long ones shortened to their start and their length. */
+export function abbreviate(literal: string): string {
+  return literal.length <= 40 ? literal : `${literal.slice(0, 24)}… (${literal.length} characters)`
 }
 
 function shortTag(tag: string): string {

@@ -7,10 +7,14 @@
  *   errors are usage errors (exit 1, configured in package.json `oclif.exitCodes`); anything
  *   else is an internal error (exit 1) printed with its message, never a raw stack.
  * - Colour only on a TTY and never with NO_COLOR.
+ * - Human output (stdout, stderr, error messages) never carries terminal control characters
+ *   from input: they are shown escaped (util/text.ts), so a hostile policy or archive cannot
+ *   rewrite the user's screen. `--json` output is JSON-escaped already.
  */
 import {Command} from '@oclif/core'
 
 import {AiboxError, EXIT, errorMessage} from '../errors.js'
+import {escapeControl} from '../util/text.js'
 
 export abstract class BaseCommand<T> extends Command {
   static override enableJsonFlag = true
@@ -30,6 +34,18 @@ export abstract class BaseCommand<T> extends Command {
   /** Prose for humans: stderr, silent in `--json` mode. */
   info(message: string): void {
     this.logToStderr(message)
+  }
+
+  override log(message = '', ...args: unknown[]): void {
+    super.log(escapeControl(message), ...args)
+  }
+
+  override logToStderr(message = '', ...args: unknown[]): void {
+    super.logToStderr(escapeControl(message), ...args)
+  }
+
+  override warn(input: string | Error): string | Error {
+    return super.warn(typeof input === 'string' ? escapeControl(input) : input)
   }
 
   /** Colours a string when stdout is a TTY and NO_COLOR is unset. */
@@ -52,10 +68,18 @@ export abstract class BaseCommand<T> extends Command {
           suggestions: ['re-run with DEBUG=aibox* for details, and report it if it persists'],
         })
         if (process.env.DEBUG && err.stack) process.stderr.write(`${err.stack}\n`)
-        return super.catch(wrapped)
+        return super.catch(this.forHumans(wrapped))
       }
       if (err.oclif && err.oclif.exit === undefined) err.oclif.exit = EXIT.USAGE
     }
-    return super.catch(err)
+    return super.catch(err instanceof AiboxError ? this.forHumans(err) : err)
+  }
+
+  /** An error whose message and suggestions are safe to print on a terminal (see the header). */
+  private forHumans(err: AiboxError): AiboxError {
+    if (this.jsonEnabled()) return err
+    err.message = escapeControl(err.message)
+    if (err.suggestions) err.suggestions = err.suggestions.map(escapeControl)
+    return err
   }
 }

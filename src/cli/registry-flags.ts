@@ -69,6 +69,7 @@ export async function registryOptions(
   if (flags.insecure) opts.insecure = true
   if (flags['ca-file']?.length) opts.caFile = flags['ca-file']
   if (io.warn) opts.onWarning = io.warn
+  Object.assign(opts, networkTuning(process.env))
   if (flags.username !== undefined) {
     if (!flags['password-stdin']) throw new InputError('PASSWORD_REQUIRED', '--username needs --password-stdin (a password is never taken from the command line)')
     const candidates = await readPasswordStdin((io.stdin ?? process.stdin) as never, 'encrypt')
@@ -78,6 +79,33 @@ export async function registryOptions(
     opts.credentials = chainCredentials(...explicit, dockerCredentials())
   }
   return opts
+}
+
+/**
+ * Timeouts and retries from the environment, for slow links and proxies (README "HTTP or
+ * HTTPS"): AIBOX_REGISTRY_TIMEOUT (seconds a registry may take to start answering, and may pause
+ * within a response; default 60) and AIBOX_REGISTRY_ATTEMPTS (tries per request, the first
+ * included; default 4). Bad values are usage errors, not silently ignored.
+ */
+export function networkTuning(env: NodeJS.ProcessEnv): Pick<RemoteRepositoryOptions, 'timeouts' | 'retry'> {
+  const out: Pick<RemoteRepositoryOptions, 'timeouts' | 'retry'> = {}
+  const number = (name: string, min: number, max: number): number | undefined => {
+    const raw = env[name]
+    if (raw === undefined || raw === '') return undefined
+    const n = Number(raw)
+    if (!Number.isFinite(n) || n < min || n > max) {
+      throw new InputError('INVALID_ENVIRONMENT', `${name}=${JSON.stringify(raw.slice(0, 40))} is not a number from ${min} to ${max}`)
+    }
+    return n
+  }
+  const timeout = number('AIBOX_REGISTRY_TIMEOUT', 0.1, 3600)
+  if (timeout !== undefined) out.timeouts = {headersMs: timeout * 1000, bodyIdleMs: timeout * 1000}
+  const attempts = number('AIBOX_REGISTRY_ATTEMPTS', 1, 20)
+  if (attempts !== undefined) {
+    if (!Number.isInteger(attempts)) throw new InputError('INVALID_ENVIRONMENT', `AIBOX_REGISTRY_ATTEMPTS=${attempts} is not a whole number`)
+    out.retry = {attempts}
+  }
+  return out
 }
 
 /** The private key for signing: `--key FILE` (cosign format) and where its password comes from. */

@@ -4,7 +4,10 @@
  * relation the copy engine walks, and deterministic packing (same input, same bytes, same digest;
  * style.md rule 8, oras-go `pack.go`).
  */
+import {isUtf8} from 'node:buffer'
+
 import {MAX_MANIFEST_BYTES, sha256Digest, verifyBytes} from './content.js'
+import {shownValue} from '../util/text.js'
 import {OciError} from './errors.js'
 import {ANNOTATION, EMPTY_DESCRIPTOR, MT} from './media.js'
 import type {Descriptor} from './target.js'
@@ -110,7 +113,7 @@ function checkDescriptor(v: unknown, ptr: string, p: Problems): Descriptor | und
   }
   const before = p.list.length
   const {mediaType, digest, size, artifactType, annotations, data, urls, platform} = v
-  if (!isValidMediaType(mediaType)) p.add(`${ptr}/mediaType`, `must be a media type (type/subtype), got ${JSON.stringify(mediaType)}`)
+  if (!isValidMediaType(mediaType)) p.add(`${ptr}/mediaType`, `must be a media type (type/subtype), got ${shownValue(mediaType)}`)
   if (typeof digest !== 'string') p.add(`${ptr}/digest`, 'is required and must be a string')
   else if (!DIGEST_RE.test(digest)) {
     p.add(
@@ -120,7 +123,7 @@ function checkDescriptor(v: unknown, ptr: string, p: Problems): Descriptor | und
         : `invalid digest "${digest.slice(0, 80)}": expected sha256:<64 lowercase hex>`,
     )
   }
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) p.add(`${ptr}/size`, `must be a non-negative integer, got ${JSON.stringify(size)}`)
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) p.add(`${ptr}/size`, `must be a non-negative integer, got ${shownValue(size)}`)
   if (artifactType !== undefined && !isValidMediaType(artifactType)) p.add(`${ptr}/artifactType`, 'must be a media type')
   const ann = checkAnnotations(annotations, `${ptr}/annotations`, p)
   if (urls !== undefined && !(Array.isArray(urls) && urls.every((u) => typeof u === 'string'))) p.add(`${ptr}/urls`, 'must be an array of strings')
@@ -166,15 +169,19 @@ export function parseManifest(bytes: Uint8Array, desc?: Partial<Descriptor>, loc
     throw new OciError('MANIFEST_TOO_LARGE', `${where} has ${bytes.byteLength} bytes, more than the ${MAX_MANIFEST_BYTES}-byte limit`)
   }
   if (desc?.digest !== undefined && desc.size !== undefined) verifyBytes(desc as Descriptor, bytes, location)
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  // JSON is UTF-8 (RFC 8259 §8.1); decoding would silently turn bad bytes into U+FFFD, so two
+  // different signed manifests could show the same annotations.
+  if (!isUtf8(buf)) throw new OciError('INVALID_MANIFEST', `${where} is not valid UTF-8`)
   let json: unknown
   try {
-    json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+    json = JSON.parse(buf.toString('utf8'))
   } catch (err) {
     throw new OciError('INVALID_MANIFEST', `${where} is not valid JSON: ${(err as Error).message}`)
   }
   if (!isPlainObject(json)) throw new OciError('INVALID_MANIFEST', `${where} is not a JSON object`)
   const p = new Problems()
-  if (json.schemaVersion !== 2) p.add('/schemaVersion', `must be 2, got ${JSON.stringify(json.schemaVersion)}`)
+  if (json.schemaVersion !== 2) p.add('/schemaVersion', `must be 2, got ${shownValue(json.schemaVersion)}`)
   const declared = json.mediaType
   if (declared !== undefined && !isValidMediaType(declared)) p.add('/mediaType', 'must be a media type')
   const expected = desc?.mediaType

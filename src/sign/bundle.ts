@@ -26,7 +26,6 @@ import {
   bundleFromJSON,
   bundleToJSON,
 } from '@sigstore/bundle'
-import {DSSEBundleBuilder, MessageSignatureBundleBuilder} from '@sigstore/sign'
 import {Verifier, toSignedEntity, toTrustMaterial} from '@sigstore/verify'
 
 import {AiboxError, VerificationError, errorMessage} from '../errors.js'
@@ -44,6 +43,13 @@ import {
   statementBytes,
 } from './statement.js'
 import {type BundleDetails, type SignatureVerifyOptions, type VerificationKey, type VerifiedSignature, signerInfo} from './types.js'
+import {shownValue} from '../util/text.js'
+
+/**
+ * `@sigstore/sign` loaded on first use: it pulls in an HTTP stack (make-fetch-happen, cacache)
+ * that costs every other command ~0.3 s of start-up, and only signing needs it.
+ */
+const sigstoreSign = () => import('@sigstore/sign')
 
 export {BUNDLE_V03_MEDIA_TYPE}
 export type {SerializedBundle}
@@ -75,6 +81,7 @@ export async function signDsseBundle(
   options: BundleSignOptions = {},
 ): Promise<SerializedBundle> {
   const signer = signerFor(key)
+  const {DSSEBundleBuilder} = await sigstoreSign()
   const bundle = await new DSSEBundleBuilder({signer, witnesses: []}).create({data: Buffer.from(payload), type: payloadType})
   const json = normalise(bundleToJSON(bundle))
   const sig = json.dsseEnvelope!.signatures[0] as {sig: string; keyid?: string}
@@ -107,6 +114,7 @@ export async function signSubjects(subjects: StatementInput['subjects'], key: Pr
  * message-signature bundle is valid v0.3, so it is relabelled.
  */
 export async function signMessageBundle(data: Uint8Array, key: PrivateKeyInfo | LocalKeySigner): Promise<SerializedBundle> {
+  const {MessageSignatureBundleBuilder} = await sigstoreSign()
   const bundle = await new MessageSignatureBundleBuilder({signer: signerFor(key), witnesses: []}).create({data: Buffer.from(data)})
   const json = normalise(bundleToJSON(bundle))
   json.mediaType = BUNDLE_V03_MEDIA_TYPE
@@ -143,7 +151,7 @@ export function parseBundle(doc: unknown, source: string): {bundle: Bundle; json
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('not a JSON object')
   const obj = json as Record<string, unknown>
   const version = typeof obj.mediaType === 'string' ? MEDIA_TYPE_VERSIONS[obj.mediaType] : undefined
-  if (!version) throw bad(`unsupported mediaType ${JSON.stringify(obj.mediaType)} (supported: v0.1, v0.2, v0.3)`)
+  if (!version) throw bad(`unsupported mediaType ${shownValue(obj.mediaType)} (supported: v0.1, v0.2, v0.3)`)
   // A bundle's envelope holds exactly one signature (sigstore-go pkg/verify/signature.go:226); say so plainly.
   const sigs = (obj.dsseEnvelope as {signatures?: unknown} | undefined)?.signatures
   if (Array.isArray(sigs) && sigs.length !== 1) throw bad(`a Sigstore bundle's DSSE envelope must hold exactly one signature, found ${sigs.length}`)
@@ -323,7 +331,7 @@ export function verifyBundle(doc: unknown, options: SignatureVerifyOptions): Ver
   noteIgnored()
   const keyid = env.signatures[0].keyid
   if (keyid && keyid !== key.fingerprint) {
-    warnings.push(`the DSSE keyid ${JSON.stringify(keyid)} is neither empty nor the key's SSH fingerprint ${key.fingerprint}: cosign and sigstore-go refuse such bundles`)
+    warnings.push(`the DSSE keyid ${shownValue(keyid)} is neither empty nor the key's SSH fingerprint ${key.fingerprint}: cosign and sigstore-go refuse such bundles`)
   }
   const bound = bindPayload(env.payloadType, Buffer.from(env.payload), options, source, warnings)
   return {
@@ -356,7 +364,7 @@ export function cosignCompatibilityProblems(json: SerializedBundle | Record<stri
     for (const k of Object.keys(obj)) if (!allowed.includes(k)) problems.push(`${where} has a field unknown to protojson: ${k}`)
   }
   const b = json as Record<string, any>
-  if (b.mediaType !== BUNDLE_V03_MEDIA_TYPE) problems.push(`mediaType is ${JSON.stringify(b.mediaType)}, not ${BUNDLE_V03_MEDIA_TYPE}`)
+  if (b.mediaType !== BUNDLE_V03_MEDIA_TYPE) problems.push(`mediaType is ${shownValue(b.mediaType)}, not ${BUNDLE_V03_MEDIA_TYPE}`)
   unknown(b, ['mediaType', 'verificationMaterial', 'dsseEnvelope', 'messageSignature'], 'bundle')
   unknown(b.verificationMaterial, ['publicKey', 'certificate', 'tlogEntries', 'timestampVerificationData'], 'verificationMaterial')
   if (b.verificationMaterial?.publicKey) unknown(b.verificationMaterial.publicKey, ['hint'], 'verificationMaterial.publicKey')
@@ -367,13 +375,13 @@ export function cosignCompatibilityProblems(json: SerializedBundle | Record<stri
   }
   const env = b.dsseEnvelope
   unknown(env, ['payload', 'payloadType', 'signatures'], 'dsseEnvelope')
-  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) problems.push(`payloadType is ${JSON.stringify(env.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}`)
+  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) problems.push(`payloadType is ${shownValue(env.payloadType)}, not ${IN_TOTO_PAYLOAD_TYPE}`)
   if (!Array.isArray(env.signatures) || env.signatures.length !== 1) problems.push(`the envelope must hold exactly 1 signature, has ${env.signatures?.length ?? 0}`)
   for (const [i, s] of (env.signatures ?? []).entries()) {
     unknown(s, ['sig', 'keyid'], `dsseEnvelope.signatures[${i}]`)
     const keyid = (s as {keyid?: string}).keyid
     if (keyid !== undefined && keyid !== '' && !(expected.fingerprint ? keyid === expected.fingerprint : keyid.startsWith('SHA256:'))) {
-      problems.push(`dsseEnvelope.signatures[${i}].keyid ${JSON.stringify(keyid)} is neither empty nor the key's SSH fingerprint`)
+      problems.push(`dsseEnvelope.signatures[${i}].keyid ${shownValue(keyid)} is neither empty nor the key's SSH fingerprint`)
     }
   }
   let statement: Record<string, any>
@@ -384,7 +392,7 @@ export function cosignCompatibilityProblems(json: SerializedBundle | Record<stri
     return problems
   }
   unknown(statement, [...STATEMENT_FIELDS], 'statement')
-  if (statement._type !== STATEMENT_V1) problems.push(`statement _type is ${JSON.stringify(statement._type)}, not ${STATEMENT_V1}`)
+  if (statement._type !== STATEMENT_V1) problems.push(`statement _type is ${shownValue(statement._type)}, not ${STATEMENT_V1}`)
   if (typeof statement.predicateType !== 'string') problems.push('statement has no predicateType')
   if (statement.predicate !== undefined && (typeof statement.predicate !== 'object' || statement.predicate === null || Array.isArray(statement.predicate))) {
     problems.push('statement predicate is not a JSON object')

@@ -8,6 +8,7 @@ import path from 'node:path'
 
 import {AiboxError, InputError, NotFoundError, errorMessage} from '../errors.js'
 import {type StagedFile, stageFileSync} from '../util/atomic.js'
+import {readFdBounded} from '../util/read.js'
 
 /** Reads a file of at most `maxBytes`, mapping ENOENT/EISDIR/EACCES to AiboxErrors that name the file and its role. */
 export function readFileBounded(file: string, what: string, maxBytes: number): Buffer {
@@ -29,14 +30,10 @@ export function readFileBounded(file: string, what: string, maxBytes: number): B
     if (st.size > maxBytes) {
       throw new InputError('FILE_TOO_LARGE', `${what} '${file}' is ${st.size} bytes, more than the ${maxBytes} allowed`)
     }
-    const buf = Buffer.alloc(st.size)
-    let off = 0
-    while (off < buf.length) {
-      const n = fs.readSync(fd, buf, off, buf.length - off, off)
-      if (n === 0) break
-      off += n
-    }
-    return buf.subarray(0, off)
+    // stat's size is only a hint: /dev/zero says 0, a file may grow while read.
+    const buf = readFdBounded(fd, maxBytes, st.size)
+    if (!buf) throw new InputError('FILE_TOO_LARGE', `${what} '${file}' has more than the ${maxBytes} bytes allowed`)
+    return buf
   } catch (err) {
     if (err instanceof InputError) throw err
     throw new InputError('FILE_UNREADABLE', `cannot read ${what} '${file}': ${errorMessage(err)}`, {cause: err})

@@ -17,6 +17,7 @@ import nacl from 'tweetnacl'
 import {InputError, NotFoundError, errorMessage} from '../errors.js'
 import {decodeBase64, encodeBase64, parsePem, sha256, toPem, type PemBlock} from './encoding.js'
 import {readFileBounded, stageFile} from './fs.js'
+import {shownValue} from '../util/text.js'
 
 /** The PEM label cosign ≥ 2 writes. */
 export const SIGSTORE_PRIVATE_KEY_LABEL = 'ENCRYPTED SIGSTORE PRIVATE KEY'
@@ -222,12 +223,12 @@ export function parseEncryptedKey(block: PemBlock, source: string): EncryptedKey
   if (!isObject(doc)) throw bad('the PEM body is not a JSON object')
   const {kdf, cipher, ciphertext} = doc
   if (!isObject(kdf)) throw bad('missing "kdf" object')
-  if (kdf.name !== 'scrypt') throw bad(`unsupported kdf ${JSON.stringify(kdf.name)}; cosign keys use "scrypt"`, 'KEY_UNSUPPORTED')
+  if (kdf.name !== 'scrypt') throw bad(`unsupported kdf ${shownValue(kdf.name)}; cosign keys use "scrypt"`, 'KEY_UNSUPPORTED')
   if (!isObject(kdf.params)) throw bad('missing "kdf.params"')
   const {N, r, p} = kdf.params
   if (!SCRYPT_ACCEPTED.some((a) => a.N === N && a.r === r && a.p === p)) {
     throw bad(
-      `unsupported scrypt parameters N=${JSON.stringify(N)} r=${JSON.stringify(r)} p=${JSON.stringify(p)}; accepted: ${SCRYPT_ACCEPTED.map((a) => `N=${a.N} r=${a.r} p=${a.p}`).join(', ')}`,
+      `unsupported scrypt parameters N=${shownValue(N)} r=${shownValue(r)} p=${shownValue(p)}; accepted: ${SCRYPT_ACCEPTED.map((a) => `N=${a.N} r=${a.r} p=${a.p}`).join(', ')}`,
       'KEY_UNSUPPORTED',
     )
   }
@@ -235,7 +236,7 @@ export function parseEncryptedKey(block: PemBlock, source: string): EncryptedKey
   if (!salt || salt.length === 0) throw bad('"kdf.salt" is missing or not base64')
   if (!isObject(cipher)) throw bad('missing "cipher" object')
   if (cipher.name !== 'nacl/secretbox') {
-    throw bad(`unsupported cipher ${JSON.stringify(cipher.name)}; cosign keys use "nacl/secretbox"`, 'KEY_UNSUPPORTED')
+    throw bad(`unsupported cipher ${shownValue(cipher.name)}; cosign keys use "nacl/secretbox"`, 'KEY_UNSUPPORTED')
   }
   const nonce = typeof cipher.nonce === 'string' ? decodeBase64(cipher.nonce) : undefined
   if (!nonce) throw bad('"cipher.nonce" is missing or not base64')

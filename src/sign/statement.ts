@@ -6,6 +6,7 @@
  * (cosign-formats.md §b.3). We read v1 and v0.1 (what `cosign attest` writes).
  */
 import {VerificationError} from '../errors.js'
+import {shownValue} from '../util/text.js'
 
 export const STATEMENT_V1 = 'https://in-toto.io/Statement/v1'
 export const STATEMENT_V01 = 'https://in-toto.io/Statement/v0.1'
@@ -89,7 +90,7 @@ export function parseStatement(payload: Uint8Array, source: string): Statement {
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('not a JSON object')
   const s = doc as Record<string, unknown>
-  if (s._type !== STATEMENT_V1 && s._type !== STATEMENT_V01) throw bad(`unsupported _type ${JSON.stringify(s._type)}`)
+  if (s._type !== STATEMENT_V1 && s._type !== STATEMENT_V01) throw bad(`unsupported _type ${shownValue(s._type)}`)
   if (!Array.isArray(s.subject) || s.subject.length === 0) throw bad('"subject" must be a non-empty list')
   for (const [i, sub] of s.subject.entries()) {
     if (typeof sub !== 'object' || sub === null || Array.isArray(sub)) throw bad(`subject[${i}] is not an object`)

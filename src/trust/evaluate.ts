@@ -145,25 +145,44 @@ export interface TrustDecision {
   emergency?: {incident: string; scopes: string[]; pendingApproval: boolean}
 }
 
-/** Glob → RegExp: `**` any characters, `*` any except '/', `?` one character except '/'; everything else literal. */
-export function globToRegExp(glob: string): RegExp {
-  let re = ''
+/**
+ * Whole-string glob match: `**` any characters, `*` any except '/', `?` one character except
+ * '/'; everything else literal. Dynamic programming over (pattern token, string position), so
+ * O(|glob|·|value|) whatever the glob: the RegExp this replaced backtracked exponentially on
+ * globs like `**a**a**a…b` (a trust policy could hang every verification; testdata/hostile).
+ */
+export function globMatch(glob: string, value: string): boolean {
+  const tokens: string[] = []
   for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]
-    if (c === '*' && glob[i + 1] === '*') {
-      re += '.*'
+    if (glob[i] === '*' && glob[i + 1] === '*') {
+      if (tokens.at(-1) !== '**') tokens.push('**')
       i++
-    } else if (c === '*') re += '[^/]*'
-    else if (c === '?') re += '[^/]'
-    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    } else tokens.push(glob[i]!)
   }
-  return new RegExp(`^${re}$`)
+  // can[j]: the tokens seen so far match value[0, j).
+  let can = new Array<boolean>(value.length + 1).fill(false)
+  can[0] = true
+  for (const t of tokens) {
+    const next = new Array<boolean>(value.length + 1).fill(false)
+    if (t === '**' || t === '*') {
+      let reach = false
+      for (let j = 0; j <= value.length; j++) {
+        if (t === '*' && j > 0 && value[j - 1] === '/') reach = false
+        reach ||= can[j]!
+        next[j] = reach
+      }
+    } else {
+      for (let j = 1; j <= value.length; j++) next[j] = can[j - 1]! && (t === '?' ? value[j - 1] !== '/' : value[j - 1] === t)
+    }
+    can = next
+  }
+  return can[value.length]!
 }
 
 function matchesAny(globs: string[] | undefined, value: string | undefined): boolean {
   if (globs === undefined) return true
   if (value === undefined) return false
-  return globs.some((g) => globToRegExp(g).test(value))
+  return globs.some((g) => globMatch(g, value))
 }
 
 export function scopeApplies(scope: TrustScope, target: TrustTarget): boolean {

@@ -67,6 +67,8 @@ export interface TrustPolicy {
 }
 
 const MAX_TRUST_FILE_BYTES = 4 * 1024 * 1024
+/** Schema problems reported per policy (the bundle module's limit). */
+const MAX_SCHEMA_PROBLEMS = 100
 
 /** Loads and validates a trust policy file. */
 export function loadTrustPolicy(file: string): TrustPolicy {
@@ -88,7 +90,13 @@ export function parseTrustPolicy(text: string, file: string): TrustPolicy {
 
   const validate = compileSchema('trust-policy.schema.json')
   if (!validate(y.value)) {
-    for (const e of validate.errors ?? []) {
+    const errors = validate.errors ?? []
+    for (const [i, e] of errors.entries()) {
+      // Locating a problem re-reads the source: a hostile policy with 200,000 unknown keys must not be located 200,000 times.
+      if (problems.length >= MAX_SCHEMA_PROBLEMS) {
+        problems.push({file, message: `… and up to ${errors.length - i} more problems not shown`})
+        break
+      }
       // ajv reports a bad property name twice: once from the name's own schema (with e.propertyName), once as propertyNames.
       if ((e as {propertyName?: string}).propertyName !== undefined) continue
       if (e.keyword === 'additionalProperties') {

@@ -1,3 +1,5 @@
 export * from './atomic.js'
 export * from './fs-errors.js'
 export * from './lock.js'
+export * from './read.js'
+export * from './text.js'

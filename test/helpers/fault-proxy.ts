@@ -1,7 +1,8 @@
 /**
  * A loopback reverse proxy in front of a real registry that injects faults on demand (`tc netem`
  * is unavailable here, registry-notes.md §7): error statuses (with `Retry-After`), connection
- * resets before forwarding, responses cut after N bytes, delays. Every request is recorded, so
+ * resets before forwarding, responses cut after N bytes or stalled, bodies and headers rewritten
+ * (wrong bytes for a digest, a lying Docker-Content-Digest), redirects, delays. Every request is recorded, so
  * tests can assert retries happened (or not), which upload path was used and which headers were sent.
  * The Host header is forwarded unchanged, so the registry's absolute Location URLs point back here.
  */
@@ -12,16 +13,22 @@ export interface SeenRequest {
   method: string
   url: string
   headers: http.IncomingHttpHeaders
-  /** Status sent back, or `reset`. */
-  outcome: number | 'reset' | 'cut'
+  /** Status sent back, or what the fault did. */
+  outcome: number | 'reset' | 'cut' | 'stalled'
 }
 
 export type FaultAction =
-  | {status: number; retryAfter?: string; body?: string; headers?: Record<string, string>}
+  | {status: number; retryAfter?: string; body?: string | Buffer; headers?: Record<string, string>}
   | {reset: true}
   | {cutResponseAfter: number}
   | {delayMs: number}
   | {redirectTo: string}
+  /** Forward, send the upstream headers and the first `bytes` of the body, then send nothing more (the connection stays open). */
+  | {stallAfterBytes: number}
+  /** Forward, then answer with the upstream status and headers but this body (Content-Length fixed up): wrong bytes for a digest. */
+  | {rewriteBody: (body: Buffer) => Buffer}
+  /** Forward, then override these response headers (e.g. a lying Docker-Content-Digest). */
+  | {setHeaders: Record<string, string>}
 
 export interface FaultRule {
   method?: string
@@ -83,7 +90,29 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         {host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers},
         (upRes) => {
           seen.outcome = upRes.statusCode ?? 0
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers)
+          if (action && 'rewriteBody' in action) {
+            const chunks: Buffer[] = []
+            upRes.on('data', (b: Buffer) => chunks.push(b))
+            upRes.on('end', () => {
+              const body = action.rewriteBody(Buffer.concat(chunks))
+              res.writeHead(upRes.statusCode ?? 502, {...upRes.headers, 'content-length': String(body.length)})
+              res.end(req.method === 'HEAD' ? undefined : body)
+            })
+            return
+          }
+          const headers = action && 'setHeaders' in action ? {...upRes.headers, ...action.setHeaders} : upRes.headers
+          res.writeHead(upRes.statusCode ?? 502, headers)
+          if (action && 'stallAfterBytes' in action) {
+            let sent = 0
+            upRes.on('data', (b: Buffer) => {
+              const room = action.stallAfterBytes - sent
+              if (room > 0) res.write(b.subarray(0, room))
+              sent += b.length
+              if (sent >= action.stallAfterBytes) seen.outcome = 'stalled'
+            })
+            // Never end: the client's body timeout has to notice.
+            return
+          }
           if (action && 'cutResponseAfter' in action) {
             let sent = 0
             upRes.on('data', (b: Buffer) => {

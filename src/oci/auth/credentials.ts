@@ -16,6 +16,7 @@ import {InputError, errorMessage} from '../../errors.js'
 import {OciError} from '../errors.js'
 import {redact, registerSecret} from '../redact.js'
 import {DOCKER_HUB, credentialKey} from '../reference.js'
+import {readFdBounded} from '../../util/read.js'
 
 export interface Credential {
   username?: string
@@ -101,6 +102,9 @@ export function normaliseRegistryKey(key: string): string {
   return DOCKER_HUB_KEYS.has(k) ? DOCKER_HUB : k
 }
 
+/** Largest docker config.json read (it holds a few credentials; a hostile one could be /dev/zero). */
+const MAX_DOCKER_CONFIG_BYTES = 4 * 1024 * 1024
+
 function configError(file: string, problem: string): InputError {
   return new InputError('DOCKER_CONFIG_INVALID', `${file}: ${problem}`, {
     suggestions: ['fix the file (docker login rewrites it), or point DOCKER_CONFIG at another directory'],
@@ -111,8 +115,16 @@ function configError(file: string, problem: string): InputError {
 export function loadDockerConfig(file: string): DockerConfig | undefined {
   let text: string
   try {
-    text = fs.readFileSync(file, 'utf8')
+    const fd = fs.openSync(file, 'r')
+    try {
+      const data = readFdBounded(fd, MAX_DOCKER_CONFIG_BYTES, fs.fstatSync(fd).size)
+      if (!data) throw configError(file, `is larger than ${MAX_DOCKER_CONFIG_BYTES} bytes (docker writes a few kilobytes)`)
+      text = data.toString('utf8')
+    } finally {
+      fs.closeSync(fd)
+    }
   } catch (err) {
+    if (err instanceof InputError) throw err
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
     throw configError(file, `cannot be read: ${errorMessage(err)}`)
   }

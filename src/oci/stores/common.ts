@@ -9,6 +9,7 @@ import {AiboxError} from '../../errors.js'
 import {OciError} from '../errors.js'
 import {abortError, throwIfAborted} from '../abort.js'
 import type {Descriptor} from '../target.js'
+import {shownValue} from '../../util/text.js'
 
 /** Docker/OCI tag grammar (distribution reference.go); invalid tags are route misses on 2.8 (registry-notes §8.14). */
 export const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/
@@ -27,7 +28,7 @@ export function isDigestRef(ref: string): boolean {
 export function assertDescriptorShape(desc: Descriptor): void {
   assertDigest(desc.digest)
   if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
-    throw new OciError('INVALID_MANIFEST', `descriptor ${desc.digest} has an invalid size ${JSON.stringify(desc.size)}`)
+    throw new OciError('INVALID_MANIFEST', `descriptor ${desc.digest} has an invalid size ${shownValue(desc.size)}`)
   }
   if (typeof desc.mediaType !== 'string' || desc.mediaType === '') {
     throw new OciError('INVALID_MANIFEST', `descriptor ${desc.digest} has no mediaType`)

@@ -352,6 +352,11 @@ export class LayoutTarStore implements ReadOnlyGraphTarget, TagLister {
         if (entries > limits.maxEntries) throw unsafe(loc, `more than ${limits.maxEntries} entries`)
         const kind = classify(header.name, header.type, loc)
         if (kind.kind === 'root' || kind.kind === 'dir') {
+          // tar-stream reads the declared data of a directory as the next header (and its entry
+          // stream never ends): a parser differential other tars resolve differently. Refused.
+          if (header.size !== undefined && header.size !== 0) {
+            throw unsafe(loc, `directory entry ${JSON.stringify(header.name)} declares ${header.size} bytes of data (a directory has none; the bytes could hide an entry from other readers)`)
+          }
           await drain(entry)
           continue
         }
