@@ -172,6 +172,33 @@ scopes:
       await refused(['import', archive, '--cache', '--to', `oci:${p('never')}`, '--trust', trustFile], 1, 'cannot also be provided when using --cache')
     })
 
+    it('lets aibox start load the imported cache with no registry contact (airgap: true), logging source: import', async () => {
+      const cacheDir = p('airgap-start-cache')
+      await ok(['import', archive, '--cache', '--cache-dir', cacheDir, '--trust', trustFile])
+      const site = p('airgap-site')
+      fs.mkdirSync(site, {recursive: true})
+      // The archive was sealed at SOURCE_DATE_EPOCH (2023): staleness counts from the seal, so the
+      // window must cover it; a registry address that nothing listens on proves no request is made.
+      const config = (org: string, team: string, staleness: string): string =>
+        `policy:\n  org: ${org}\n  team: ${team}\ntrust: ${trustFile}\ncache: ${cacheDir}\nmaxStaleness: ${staleness}\nairgap: true\n`
+      fs.writeFileSync(path.join(site, 'aibox.yaml'), config(`${reg.host}/policies/org:stable`, `${reg.host}/policies/teams/alpha:stable`, '5000d'))
+      const siteAudit = path.join(site, 'audit.jsonl')
+      const r = await aibox(['start', '--json'], {cwd: site, env: {AIBOX_CONFIG: path.join(site, 'aibox.yaml'), AIBOX_AUDIT_LOG: siteAudit}})
+      expect(r.code, r.stderr).to.equal(0)
+      expectOutputSchema('start', r.json)
+      expect(r.json.source).to.equal('import')
+      expect(r.json.tiers.map((t: {digest: string}) => t.digest)).to.deep.equal(exported.json.policies.map((x: {digest: string}) => x.digest))
+      expect(r.stderr).to.match(/policy org-baseline 1\.4\.0 \(sha256:[a-f0-9]{64}\) loaded from import/)
+      const loaded = fs.readFileSync(siteAudit, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'policy.loaded')
+      expect(loaded).to.have.length(1)
+      expect(JSON.stringify(loaded[0])).to.include('"import"')
+      // Past maxStaleness (counted from the seal's time) the air-gapped site refuses to start.
+      fs.writeFileSync(path.join(site, 'aibox.yaml'), config(`${reg.host}/policies/org:stable`, `${reg.host}/policies/teams/alpha:stable`, '7d'))
+      const stale = await aibox(['start'], {cwd: site, env: {AIBOX_CONFIG: path.join(site, 'aibox.yaml'), AIBOX_AUDIT_LOG: siteAudit}})
+      expect(stale.code, stale.stderr).to.equal(4)
+      expect(stale.stderr).to.match(/air-gapped/)
+    })
+
     it('imports what skopeo wrote from the archive: an oci: layout and a tar of it with ./ prefixes', async () => {
       const index = JSON.parse((await readTar(archive)).find((e) => e.header.name === 'index.json')!.data.toString('utf8'))
       const layout = p('skopeo-layout')
