@@ -156,6 +156,8 @@ say "-> exit 2 (verification failed): the layer no longer matches its signed dig
 step "14. Start a sandbox: aibox start loads org + team from the layout and the project's own policy"
 say "aibox.yaml names the tiers (the project policy is a file in the repository), the trust policy and the cache."
 unset AIBOX_CACHE AIBOX_CONFIG AIBOX_POLICY_LOCK
+# aibox start memoises validated configurations in the default cache directory: keep it in $WORK.
+export XDG_CACHE_HOME="$WORK/xdg-cache"
 PROJECT="$WORK/project"
 mkdir -p "$PROJECT/aibox"
 cp projects/webapp/aibox/policy.yaml "$PROJECT/aibox/policy.yaml"
