@@ -480,6 +480,7 @@ export function generated(): GeneratedItem[] {
     f('keys/scrypt-N-float.key', 'scrypt N=65536.5', () => encryptedKey({N: 65536.5})),
     f('keys/scrypt-N-string.key', 'scrypt N="65536"', () => encryptedKey({N: '65536'})),
     f('keys/scrypt-N-huge-literal.key', 'scrypt N=1e400 (Infinity once parsed)', () => encryptedKey({}, (json) => json.replace('"N":65536', '"N":1e400'))),
+    f('keys/scrypt-N-deep.key', 'scrypt N is a list nested 12,000 levels (printing it with JSON.stringify overflowed the stack)', () => encryptedKey({}, (json) => json.replace('"N":65536', `"N":${nest('[', ']', 12_000)}`))),
     f('keys/scrypt-params-missing.key', 'no kdf.params', () => encryptedKey({}, (json) => json.replace(/"params":\{[^}]*\},/, ''))),
     f('keys/kdf-argon2.key', 'kdf "argon2id"', () => encryptedKey({}, (json) => json.replace('"name":"scrypt"', '"name":"argon2id"'))),
     f('keys/cipher-unknown.key', 'cipher "aes-256-gcm"', () => encryptedKey({}, (json) => json.replace('"nacl/secretbox"', '"aes-256-gcm"'))),

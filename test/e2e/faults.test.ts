@@ -233,17 +233,16 @@ describe('aibox push / pull under registry faults (e2e)', function () {
     })
   })
 
-  // ---- helpers that ask the registry directly (not through the proxy)
+  // ---- facts about the pushed policy, asked of the registry directly (not through the proxy), once
 
-  async function manifestDigest(): Promise<string> {
-    const r = await aibox(['inspect', `${reg.host}/policies/org:1.4.0`, '--json'])
-    expect(r.code, r.stderr).to.equal(0)
-    return r.json.digest as string
+  let inspected: CliResult | undefined
+  async function inspectOnce(): Promise<CliResult> {
+    inspected ??= await aibox(['inspect', `${reg.host}/policies/org:1.4.0`, '--json'])
+    expect(inspected.code, inspected.stderr).to.equal(0)
+    return inspected
   }
-  async function firstBlob(): Promise<string> {
-    const r = await aibox(['inspect', `${reg.host}/policies/org:1.4.0`, '--json'])
-    return r.json.layers[0].digest as string
-  }
+  const manifestDigest = async () => (await inspectOnce()).json.digest as string
+  const firstBlob = async () => (await inspectOnce()).json.layers[0].digest as string
   async function signatureDigest(): Promise<string> {
     const r = await aibox(['discover', `${reg.host}/policies/org:1.4.0`, '--json'])
     expect(r.code, r.stderr).to.equal(0)

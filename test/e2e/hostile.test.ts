@@ -6,8 +6,9 @@
  * without terminal control characters in its output, and without writing anything.
  *
  * Cases run a few at a time in `before` (each is a separate process; the machine is shared) and
- * each `it` asserts one result. HOSTILE_REPORT=1 prints what every case actually did (for
- * writing new cases); HOSTILE_ONLY=substring runs a subset.
+ * each `it` asserts one result. `make test` runs the cases marked `quick`, `make stress` all
+ * (HOSTILE_ALL=1). HOSTILE_REPORT=1 prints what every case actually did (for writing new cases);
+ * HOSTILE_ONLY=substring runs the matching cases, quick or not.
  */
 import fs from 'node:fs'
 import http from 'node:http'
@@ -29,6 +30,8 @@ interface Case {
   path?: string
   /** A preset of `runs`. */
   run: string
+  /** Part of the quick selection `make test` runs. */
+  quick?: boolean
   /** For `reference`: the reference given to aibox. */
   ref?: string
   /** Tag for layout and archive presets (default v1). */
@@ -55,7 +58,10 @@ interface Manifest {
 
 const manifest = JSON.parse(fs.readFileSync(path.join(CORPUS, 'cases.json'), 'utf8')) as Manifest
 const only = process.env.HOSTILE_ONLY
-const cases = manifest.cases.filter((c) => !only || `${c.path ?? ''} ${c.ref ?? ''}`.includes(only))
+// `make test` runs the cases marked quick (one or more per attack class, and every bug found);
+// `make stress` (HOSTILE_ALL=1) and HOSTILE_ONLY run all of them.
+const all = Boolean(process.env.HOSTILE_ALL || only)
+const cases = manifest.cases.filter((c) => (all || c.quick) && (!only || `${c.path ?? ''} ${c.ref ?? ''}`.includes(only)))
 const label = (c: Case) => c.path ?? `reference ${JSON.stringify(c.ref)}`
 // Raw terminal controls in output (tab and newline are fine): see src/util/text.ts.
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/
@@ -85,7 +91,7 @@ async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): P
   }))
 }
 
-describe('hostile input corpus (e2e)', function () {
+describe(`hostile input corpus: ${cases.length} of ${manifest.cases.length} cases${all ? '' : ' (the quick ones; make stress runs all)'} (e2e)`, function () {
   this.timeout(900_000)
   const results = new Map<Case, {r: LimitedResult; out: string}>()
   const generatedItems = new Map(generated().map((g) => [g.path, g]))

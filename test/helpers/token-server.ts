@@ -43,6 +43,8 @@ export interface TokenServer {
   service: string
   issuer: string
   requests: TokenRequest[]
+  /** Every token issued (for tests that check no token leaks into output or files). */
+  issued: string[]
   close(): Promise<void>
 }
 
@@ -71,6 +73,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
   const issuer = opts.issuer ?? 'aibox-test-token-issuer'
   const expiresIn = opts.expiresIn ?? 300
   const requests: TokenRequest[] = []
+  const issued: string[] = []
 
   const issue = (account: string | undefined, scopes: string[]) => {
     const access: Array<{type: string; name: string; actions: string[]}> = []
@@ -92,6 +95,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     const claims = {iss: issuer, sub: account ?? '', aud: service, exp: now + expiresIn, nbf: now - 10, iat: now, jti: randomUUID(), access}
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`
     const sig = sign('sha256', Buffer.from(input), {key, dsaEncoding: 'ieee-p1363'})
+    issued.push(`${input}.${b64url(sig)}`)
     return {token: `${input}.${b64url(sig)}`, granted: access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`)}
   }
 
@@ -145,6 +149,7 @@ export async function startTokenServer(opts: TokenServerOptions = {}): Promise<T
     service,
     issuer,
     requests,
+    issued,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

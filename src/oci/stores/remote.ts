@@ -66,6 +66,11 @@ export interface PushOptions extends OpOptions {
 const MAX_CHUNK_SIZE = 64 * 1024 * 1024
 const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ')
 const MAX_TAG_PAGES = 10_000
+/** The referrers tag fallback (addToFallbackIndex): merges tried, and the settle checks after each. */
+const FALLBACK_WRITE_ATTEMPTS = 8
+const FALLBACK_SETTLE_CHECKS = 2
+const FALLBACK_SETTLE_MIN_MS = 200
+const FALLBACK_SETTLE_MAX_MS = 5_000
 /** Recently pushed or read manifests kept for `tag()` (saves a GET): count and total bytes. */
 const MANIFEST_CACHE_ENTRIES = 16
 const MANIFEST_CACHE_BYTES = 8 * 1024 * 1024
@@ -1164,26 +1169,44 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
 
   /**
    * Read-modify-write of the `sha256-<hex>` index. Registries have no conditional PUT, so two
-   * writers can race (registry-notes.md §8.10): the write is read back, and merged again when a
-   * concurrent writer replaced it.
+   * writers can race (registry-notes.md §8.10): a writer that read the index before our PUT and
+   * writes after it drops our entry. Reading back once right after the PUT is not enough (that
+   * writer may still be between its GET and its PUT: 20 concurrent pushes lost a signature,
+   * test/e2e/load.test.ts), so the entry is checked again after settle delays longer than this
+   * writer's own read-to-write time, and merged in again whenever it went missing.
+   *
+   * Limit (README "Referrers on registries without the API"): a writer stalled between its read
+   * and its write for longer than the settle time can still drop an entry. Registries with the
+   * OCI 1.1 referrers API have no such race.
    */
   private async addToFallbackIndex(subject: string, entry: Descriptor, opts: OpOptions): Promise<void> {
     const tag = this.fallbackTag(subject)
-    for (let attempt = 1; attempt <= 5; attempt++) {
+    const present = (found: {manifests: Descriptor[]} | undefined) => found?.manifests.some((d) => d.digest === entry.digest) === true
+    for (let attempt = 1; attempt <= FALLBACK_WRITE_ATTEMPTS; attempt++) {
+      const readAt = Date.now()
       const found = await this.readFallbackIndex(subject, opts)
       const existing = found?.manifests ?? []
       const same = existing.find((d) => d.digest === entry.digest)
-      if (same && JSON.stringify(same) === JSON.stringify(entry)) return
-      const manifests = [...existing.filter((d) => d.digest !== entry.digest), entry].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
-      const index: IndexJson = {schemaVersion: 2, mediaType: MT.ociIndex, manifests}
-      if (found?.index.annotations) index.annotations = found.index.annotations
-      const data = Buffer.from(JSON.stringify(index))
-      if (data.length > MAX_MANIFEST_BYTES) {
-        throw new OciError('MANIFEST_TOO_LARGE', `the referrers index "${tag}" in ${this.location} would exceed ${MAX_MANIFEST_BYTES} bytes`)
+      if (same && JSON.stringify(same) === JSON.stringify(entry) && attempt === 1) return
+      if (!same || JSON.stringify(same) !== JSON.stringify(entry)) {
+        const manifests = [...existing.filter((d) => d.digest !== entry.digest), entry].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
+        const index: IndexJson = {schemaVersion: 2, mediaType: MT.ociIndex, manifests}
+        if (found?.index.annotations) index.annotations = found.index.annotations
+        const data = Buffer.from(JSON.stringify(index))
+        if (data.length > MAX_MANIFEST_BYTES) {
+          throw new OciError('MANIFEST_TOO_LARGE', `the referrers index "${tag}" in ${this.location} would exceed ${MAX_MANIFEST_BYTES} bytes`)
+        }
+        await this.putManifest({mediaType: MT.ociIndex, digest: sha256Digest(data), size: data.length}, data, tag, opts)
       }
-      await this.putManifest({mediaType: MT.ociIndex, digest: sha256Digest(data), size: data.length}, data, tag, opts)
-      const after = await this.readFallbackIndex(subject, opts)
-      if (after?.manifests.some((d) => d.digest === entry.digest)) return
+      // Settle: another writer's read-to-write window is about as long as ours; wait past it (with
+      // jitter, so writers that collided do not collide again) and check that the entry stayed.
+      const settle = Math.min(FALLBACK_SETTLE_MAX_MS, Math.max(FALLBACK_SETTLE_MIN_MS, 2 * (Date.now() - readAt)))
+      let stayed = true
+      for (let check = 0; check < FALLBACK_SETTLE_CHECKS && stayed; check++) {
+        await sleep(settle / 2 + Math.floor(Math.random() * settle), opts.signal)
+        stayed = present(await this.readFallbackIndex(subject, opts))
+      }
+      if (stayed) return
     }
     throw new OciError('REGISTRY_ERROR', `could not add referrer ${entry.digest} to "${tag}" in ${this.location}: other writers kept replacing the index`, {
       exit: EXIT.TRANSIENT,

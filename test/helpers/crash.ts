@@ -1,0 +1,141 @@
+/**
+ * Crash-safety helpers: run the real binary with kill -9 before its Nth file-system mutation
+ * (crash-preload.mjs), and check an OCI layout afterwards the way a careful reader would.
+ */
+import {spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {parseManifest, successorsOf, subjectOf} from '../../src/oci/manifest.js'
+import {isTempName} from '../../src/util/atomic.js'
+import {BIN, ROOT} from './cli.js'
+
+const PRELOAD = `--import=${path.join(ROOT, 'test', 'helpers', 'crash-preload.mjs')}`
+
+export interface CrashRun {
+  code: number | null
+  signal: NodeJS.Signals | null
+  killed: boolean
+  stdout: string
+  stderr: string
+}
+
+/** Runs `aibox args`, killed with SIGKILL right before its `crashAt`th mutation (0: not at all); `countFile` receives the number of mutations. */
+export function aiboxCrashing(args: string[], opts: {crashAt?: number; countFile?: string; env?: Record<string, string | undefined>; timeoutMs?: number} = {}): Promise<CrashRun> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries({...process.env, NO_COLOR: '1', ...opts.env})) if (v !== undefined) env[k] = v
+  delete env.NODE_OPTIONS
+  if (opts.crashAt) env.AIBOX_TEST_CRASH_AT = String(opts.crashAt)
+  if (opts.countFile) env.AIBOX_TEST_CRASH_COUNT = opts.countFile
+  const child = spawn(process.execPath, [PRELOAD, BIN, ...args], {cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe']})
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  child.stdout.on('data', (b: Buffer) => out.push(b))
+  child.stderr.on('data', (b: Buffer) => err.push(b))
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({code, signal, killed: signal === 'SIGKILL', stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8')})
+    })
+  })
+}
+
+/** Counts the mutations of one uninterrupted run (a dry run), which must succeed. */
+export async function mutationsOf(args: string[], countFile: string, env: Record<string, string | undefined>): Promise<number> {
+  const r = await aiboxCrashing(args, {countFile, env})
+  if (r.code !== 0) throw new Error(`dry run of aibox ${args.join(' ')} failed:\n${r.stderr}`)
+  return Number(fs.readFileSync(countFile, 'utf8'))
+}
+
+export interface FsckResult {
+  /** Real damage: a blob that does not hash to its name, an index entry or a child that is missing or unparsable. */
+  problems: string[]
+  /** Left-overs of an interrupted writer that no reader looks at (temp files, ingest). */
+  leftovers: string[]
+}
+
+/**
+ * Reads every blob of a layout directory and checks its digest, then walks every graph from
+ * index.json: each manifest must be present and parse, and so must everything it points to (a
+ * tag never names something incomplete). Referrers (manifests with a subject) must name a subject
+ * that is present.
+ */
+export function fsckLayout(dir: string): FsckResult {
+  const problems: string[] = []
+  const leftovers: string[] = []
+  const blobsDir = path.join(dir, 'blobs', 'sha256')
+  const present = new Set<string>()
+  for (const name of fs.existsSync(blobsDir) ? fs.readdirSync(blobsDir) : []) {
+    if (isTempName(name)) {
+      leftovers.push(`blobs/sha256/${name}`)
+      continue
+    }
+    if (!/^[0-9a-f]{64}$/.test(name)) {
+      problems.push(`blobs/sha256/${name}: not a digest name`)
+      continue
+    }
+    const got = createHash('sha256').update(fs.readFileSync(path.join(blobsDir, name))).digest('hex')
+    if (got !== name) problems.push(`blobs/sha256/${name}: content hashes to ${got}`)
+    else present.add(`sha256:${name}`)
+  }
+  for (const name of fs.readdirSync(dir)) {
+    if (isTempName(name)) leftovers.push(name)
+    else if (!['oci-layout', 'index.json', 'blobs', 'ingest'].includes(name) && !name.endsWith('.lock')) problems.push(`${name}: unexpected file`)
+  }
+  const ingest = path.join(dir, 'ingest')
+  if (fs.existsSync(ingest)) for (const f of fs.readdirSync(ingest)) leftovers.push(`ingest/${f}`)
+  let index: {manifests?: Array<{digest: string; mediaType: string; size: number}>}
+  try {
+    index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8'))
+    JSON.parse(fs.readFileSync(path.join(dir, 'oci-layout'), 'utf8'))
+  } catch (err) {
+    return {problems: [...problems, `index.json or oci-layout unreadable: ${(err as Error).message}`], leftovers}
+  }
+  const queue = [...(index.manifests ?? [])]
+  const seen = new Set<string>()
+  while (queue.length > 0) {
+    const d = queue.shift()!
+    if (seen.has(d.digest)) continue
+    seen.add(d.digest)
+    if (!present.has(d.digest)) {
+      problems.push(`${d.digest} (${d.mediaType}) is referenced but missing`)
+      continue
+    }
+    if (!/manifest|index/.test(d.mediaType)) continue
+    try {
+      const parsed = parseManifest(fs.readFileSync(path.join(blobsDir, d.digest.slice(7))), d)
+      queue.push(...successorsOf(parsed))
+      const subject = subjectOf(parsed)
+      if (subject && !present.has(subject.digest)) problems.push(`${d.digest} refers to a missing subject ${subject.digest}`)
+    } catch (err) {
+      problems.push(`${d.digest}: ${(err as Error).message}`)
+    }
+  }
+  return {problems, leftovers}
+}
+
+/** A small seeded PRNG (mulberry32): randomized kill points that a seed reproduces. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** `n` kill points spread over [1, total]: one uniformly random point in each of n equal slices. */
+export function killPoints(n: number, total: number, random: () => number): number[] {
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    const lo = Math.floor((i * total) / n) + 1
+    const hi = Math.max(lo, Math.floor(((i + 1) * total) / n))
+    out.push(lo + Math.floor(random() * (hi - lo + 1)))
+  }
+  return out
+}
