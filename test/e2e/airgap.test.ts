@@ -39,7 +39,7 @@ describe('aibox export / import (e2e)', function () {
   let exported: CliResult
 
   function aibox(args: string[], options: CliOptions = {}): Promise<CliResult> {
-    return run(args, {...options, env: {OCLIF_COLUMNS: '10000', COSIGN_PASSWORD: 'test', AIBOX_PASSWORD: undefined, AIBOX_AUDIT_LOG: audit, SOURCE_DATE_EPOCH: '1700000000', CI: '1', ...options.env}})
+    return run(args, {...options, env: {OCLIF_COLUMNS: '10000', COSIGN_PASSWORD: 'test', AIBOX_PASSWORD: undefined, AIBOX_AUDIT_LOG: audit, XDG_CACHE_HOME: p('xdg-cache'), SOURCE_DATE_EPOCH: '1700000000', CI: '1', ...options.env}})
   }
   async function ok(args: string[], options: CliOptions = {}): Promise<CliResult> {
     const r = await aibox(args, options)
