@@ -60,6 +60,11 @@ export function assertMayApprove(policy: TrustPolicy, keyId: string, role: strin
   return key
 }
 
+/** `display` pinned to `digest`, without repeating a digest the reference already names. */
+function pinned(display: string, digest: string): string {
+  return display.endsWith(`@${digest}`) ? display : `${display}@${digest}`
+}
+
 /** Approves REF (see the module comment); nothing is written when a check refuses. */
 export async function governedApprove(options: GovernedApproveOptions): Promise<GovernedApproveResult> {
   const now = options.now ?? new Date()
@@ -76,7 +81,7 @@ export async function governedApprove(options: GovernedApproveOptions): Promise<
       const records = await listPolicyReferrers(target, subject, {signal: options.signal})
       const own = verifyReferrers(records, subject, [{...options.key.public, ...(keyName ? {name: keyName} : {})}])
       if (own.signatures.length > 0) {
-        throw new GovernanceError('SELF_APPROVAL', `${who} signed ${display}@${subject.digest}: the author of a digest cannot approve it (separation of duties)`, {
+        throw new GovernanceError('SELF_APPROVAL', `${who} signed ${pinned(display, subject.digest)}: the author of a digest cannot approve it (separation of duties)`, {
           suggestions: ['ask someone who did not sign this version to approve it'],
         })
       }
@@ -84,7 +89,7 @@ export async function governedApprove(options: GovernedApproveOptions): Promise<
       if (earlier) {
         throw new GovernanceError(
           'ALREADY_APPROVED',
-          `${who} already approved ${display}@${subject.digest} as '${earlier.role}' (${earlier.approvedAt}): one key fills one role per digest`,
+          `${who} already approved ${pinned(display, subject.digest)} as '${earlier.role}' (${earlier.approvedAt}): one key fills one role per digest`,
           {suggestions: ['a second approval by the same key never counts; ask another approver'], details: {referrer: earlier.referrer}},
         )
       }

@@ -71,7 +71,10 @@ describe('secrets stay secret (e2e)', function () {
     // Basic auth: the password on stdin (no docker config), then from docker's config.json.
     const pushed = await aibox(['push', ORG_BASELINE, `${basic.host}/policies/org:stable`, '--key', `${key}.key`, '--username', 'alice', '--password-stdin', '--json'], {...noDocker, input: `${basicPassword}\n`})
     await aibox(['sign', `${basic.host}/policies/org@${pushed.json.digest}`, '--key', `${key}.key`])
-    await aibox(['approve', `${basic.host}/policies/org@${pushed.json.digest}`, '--key', `${key}.key`, '--role', 'security', '--note', 'reviewed'])
+    // Separation of duties: the signer cannot approve its own digest, so a second key approves.
+    const approver = path.join(written, 'approver')
+    await aibox(['key', 'generate', '--output-key-prefix', approver])
+    await aibox(['approve', `${basic.host}/policies/org@${pushed.json.digest}`, '--key', `${approver}.key`, '--role', 'approver', '--note', 'reviewed'])
     await aibox(['pull', `${basic.host}/policies/org:stable`, '--key', `${key}.pub`, '-o', path.join(written, 'pulled-basic')])
     await aibox(['discover', `${basic.host}/policies/org:stable`, '--key', `${key}.pub`, '--json'])
     await aibox(['inspect', `${basic.host}/policies/org:stable`])
