@@ -4,8 +4,9 @@
  * gzip bombs, layout directories with symlinks and FIFOs. Everything is deterministic (no
  * randomness, no clock), so a generated item is the same bytes on every machine.
  *
- * The tests (test/unit/hostile/) call `generated()` and write the items into a temporary
- * directory at test time. To look at them: `node --import tsx scripts/gen-hostile.ts OUTDIR [FILTER]`.
+ * test/e2e/hostile.test.ts calls `generated()` and writes the items its cases need into a
+ * temporary directory; the fuzz targets (test/fuzz/targets.ts) reuse the tar and layout builders.
+ * To look at them: `node --import tsx scripts/gen-hostile.ts OUTDIR [FILTER]`.
  */
 import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'

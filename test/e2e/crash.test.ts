@@ -1,7 +1,7 @@
 /**
- * e2e crash safety: kill -9 at randomized points of `aibox push` to an oci: layout (which also
- * appends to the audit log) and of `aibox pull -o DIR`, at the granularity of single file-system
- * mutations (test/helpers/crash-preload.mjs). After every kill:
+ * e2e crash safety: kill -9 at randomized points of `aibox push` to an oci: layout, of its audit
+ * append (points drawn among the audit log's own mutations) and of `aibox pull -o DIR`, at the
+ * granularity of single file-system mutations (test/helpers/crash-preload.mjs). After every kill:
  *
  * - the layout passes fsck (every blob hashes to its name, every tag names a complete graph);
  * - `aibox audit verify` passes, or reports only the torn last line an interrupted append leaves
@@ -10,8 +10,9 @@
  * - a pull's destination holds, per file, the old bytes or the new bytes, never a partial file;
  * - the interrupted operation, run again, succeeds, and then everything verifies.
  *
- * `make test` runs CRASH_KILLS points (default 4: push and pull, spread over early, middle and
- * late mutations); `make stress` runs STRESS_KILLS (default 100). CRASH_SEED reproduces a run.
+ * `make test` runs CRASH_KILLS points (default 4: 2 in a push, 1 in its audit append, 1 in a pull,
+ * each drawn from its own slice of the mutations); `make stress` runs STRESS_KILLS (default 100).
+ * CRASH_SEED reproduces a run.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -60,7 +61,9 @@ describe(`crash safety: kill -9 at ${KILLS} randomized points (seed ${SEED}, CRA
   const base = {layout: p('base', 'layout'), audit: p('base', 'audit.jsonl'), dir: p('base', 'pulled')}
   const newer = {layout: p('newer', 'layout'), audit: p('newer', 'audit.jsonl')}
   let pushTotal = 0
+  let auditTotal = 0
   let pullTotal = 0
+  const AUDIT_FILES = 'audit\\.jsonl'
   const files14: Record<string, Buffer> = {}
   const files15: Record<string, Buffer> = {}
 
@@ -71,41 +74,52 @@ describe(`crash safety: kill -9 at ${KILLS} randomized points (seed ${SEED}, CRA
     // Dry runs on copies: how many mutations a push of 1.5.0 and a pull of it make.
     copyDir(p('base'), p('dry'))
     pushTotal = await mutationsOf(['push', next, `oci:${p('dry', 'layout')}:stable`, '--key', KEY], p('dry', 'count'), env(p('dry', 'audit.jsonl')))
+    copyDir(p('base'), p('dry-audit'))
+    auditTotal = await mutationsOf(['push', next, `oci:${p('dry-audit', 'layout')}:stable`, '--key', KEY], p('dry-audit', 'count'), env(p('dry-audit', 'audit.jsonl')), AUDIT_FILES)
     copyDir(p('dry'), p('newer'))
     const dryPull = p('dry', 'pulled')
     pullTotal = await mutationsOf(['pull', `oci:${newer.layout}:stable`, '--key', PUB, '-o', dryPull], p('dry', 'count'), env(newer.audit))
     for (const f of fs.readdirSync(dryPull)) files15[f] = fs.readFileSync(path.join(dryPull, f))
     expect(Object.keys(files15).sort()).to.deep.equal(Object.keys(files14).sort())
     expect(pushTotal).to.be.above(10)
+    expect(auditTotal).to.be.above(5)
     expect(pullTotal).to.be.above(2)
   })
 
-  const pushKills = Math.ceil(KILLS / 2)
-  const pullKills = KILLS - pushKills
+  // Half the points anywhere in a push, a quarter in its audit append, a quarter in a pull.
+  const auditKills = Math.max(1, Math.floor(KILLS / 4))
+  const pullKills = Math.max(1, Math.floor(KILLS / 4))
+  const pushKills = Math.max(1, KILLS - auditKills - pullKills)
 
-  it(`push to an oci: layout (and its audit append), killed at ${pushKills} points: layout and log verify, the tag names a verified policy, the push then succeeds`, async () => {
-    const points = killPoints(pushKills, pushTotal, random)
-    for (const [i, at] of points.entries()) {
-      const round = p(`push-${i}`)
-      copyDir(p('base'), round)
-      const layout = path.join(round, 'layout')
-      const audit = path.join(round, 'audit.jsonl')
-      const where = `push killed before mutation ${at} of ${pushTotal} (seed ${SEED})`
-      const r = await aiboxCrashing(['push', next, `oci:${layout}:stable`, '--key', KEY], {crashAt: at, env: env(audit)})
-      expect(r.killed || r.code === 0, `${where}: ${r.stderr}`).to.equal(true)
-      const fsck = fsckLayout(layout)
-      expect(fsck.problems, where).to.deep.equal([])
-      await auditVerifies(audit, true)
-      const pulled = await aibox(['pull', `oci:${layout}:stable`, '--key', PUB, '-o', path.join(round, 'check'), '--json'], audit)
-      expect(pulled.code, `${where}: the tag must still name a verified policy\n${pulled.stderr}`).to.equal(0)
-      expect(['1.4.0', '1.5.0']).to.include(pulled.json.version)
-      // The next operation: the same push, uninterrupted; then "stable" names 1.5.0 and all verifies.
-      const again = await ok(['push', next, `oci:${layout}:stable`, '--key', KEY, '--json'], audit)
-      expect(fsckLayout(layout).problems, `${where}, after the push again`).to.deep.equal([])
-      const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8')) as {manifests: Array<{digest: string; annotations?: Record<string, string>}>}
-      expect(index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'stable')?.digest, where).to.equal(again.json.digest)
-      await auditVerifies(audit, false)
-    }
+  /** One push killed before mutation `at` (of all, or of the `match`ing paths), then every check and the push again. */
+  async function killPush(label: string, i: number, at: number, total: number, match?: string): Promise<void> {
+    const round = p(`${label.replace(/\W+/g, '-')}-${i}`)
+    copyDir(p('base'), round)
+    const layout = path.join(round, 'layout')
+    const audit = path.join(round, 'audit.jsonl')
+    const where = `${label} killed before mutation ${at} of ${total} (seed ${SEED})`
+    const r = await aiboxCrashing(['push', next, `oci:${layout}:stable`, '--key', KEY], {crashAt: at, env: env(audit), match})
+    expect(r.killed || r.code === 0, `${where}: ${r.stderr}`).to.equal(true)
+    const fsck = fsckLayout(layout)
+    expect(fsck.problems, where).to.deep.equal([])
+    await auditVerifies(audit, true)
+    const pulled = await aibox(['pull', `oci:${layout}:stable`, '--key', PUB, '-o', path.join(round, 'check'), '--json'], audit)
+    expect(pulled.code, `${where}: the tag must still name a verified policy\n${pulled.stderr}`).to.equal(0)
+    expect(['1.4.0', '1.5.0']).to.include(pulled.json.version)
+    // The next operation: the same push, uninterrupted; then "stable" names 1.5.0 and all verifies.
+    const again = await ok(['push', next, `oci:${layout}:stable`, '--key', KEY, '--json'], audit)
+    expect(fsckLayout(layout).problems, `${where}, after the push again`).to.deep.equal([])
+    const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8')) as {manifests: Array<{digest: string; annotations?: Record<string, string>}>}
+    expect(index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'stable')?.digest, where).to.equal(again.json.digest)
+    await auditVerifies(audit, false)
+  }
+
+  it(`push to an oci: layout, killed at ${pushKills} points: layout and log verify, the tag names a verified policy, the push then succeeds`, async () => {
+    for (const [i, at] of killPoints(pushKills, pushTotal, random).entries()) await killPush('push', i, at, pushTotal)
+  })
+
+  it(`the audit append of a push, killed at ${auditKills} of the audit log's own mutations: the log verifies (a torn line at most, repaired by the next append)`, async () => {
+    for (const [i, at] of killPoints(auditKills, auditTotal, random).entries()) await killPush('audit append', i, at, auditTotal, AUDIT_FILES)
   })
 
   it(`pull -o DIR over older files, killed at ${pullKills} points: every file is the old or the new version, never partial; the pull then succeeds`, async () => {

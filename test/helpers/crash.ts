@@ -21,13 +21,25 @@ export interface CrashRun {
   stderr: string
 }
 
-/** Runs `aibox args`, killed with SIGKILL right before its `crashAt`th mutation (0: not at all); `countFile` receives the number of mutations. */
-export function aiboxCrashing(args: string[], opts: {crashAt?: number; countFile?: string; env?: Record<string, string | undefined>; timeoutMs?: number} = {}): Promise<CrashRun> {
+export interface CrashOptions {
+  /** SIGKILL right before this mutation (1-based; 0 or absent: not at all). */
+  crashAt?: number
+  /** Receives the number of mutations at exit. */
+  countFile?: string
+  /** Count only mutations of paths matching this (e.g. the audit log's files). */
+  match?: string
+  env?: Record<string, string | undefined>
+  timeoutMs?: number
+}
+
+/** Runs `aibox args` with the crash preload (see CrashOptions). */
+export function aiboxCrashing(args: string[], opts: CrashOptions = {}): Promise<CrashRun> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries({...process.env, NO_COLOR: '1', ...opts.env})) if (v !== undefined) env[k] = v
   delete env.NODE_OPTIONS
   if (opts.crashAt) env.AIBOX_TEST_CRASH_AT = String(opts.crashAt)
   if (opts.countFile) env.AIBOX_TEST_CRASH_COUNT = opts.countFile
+  if (opts.match) env.AIBOX_TEST_CRASH_MATCH = opts.match
   const child = spawn(process.execPath, [PRELOAD, BIN, ...args], {cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe']})
   const out: Buffer[] = []
   const err: Buffer[] = []
@@ -44,8 +56,8 @@ export function aiboxCrashing(args: string[], opts: {crashAt?: number; countFile
 }
 
 /** Counts the mutations of one uninterrupted run (a dry run), which must succeed. */
-export async function mutationsOf(args: string[], countFile: string, env: Record<string, string | undefined>): Promise<number> {
-  const r = await aiboxCrashing(args, {countFile, env})
+export async function mutationsOf(args: string[], countFile: string, env: Record<string, string | undefined>, match?: string): Promise<number> {
+  const r = await aiboxCrashing(args, {countFile, env, match})
   if (r.code !== 0) throw new Error(`dry run of aibox ${args.join(' ')} failed:\n${r.stderr}`)
   return Number(fs.readFileSync(countFile, 'utf8'))
 }

@@ -29,6 +29,8 @@ export type FaultAction =
   | {rewriteBody: (body: Buffer) => Buffer}
   /** Forward, then override these response headers (e.g. a lying Docker-Content-Digest). */
   | {setHeaders: Record<string, string>}
+  /** Forward unchanged, then call `then` once the response is sent (to act as a concurrent client at a precise moment). */
+  | {then: () => void}
 
 export interface FaultRule {
   method?: string
@@ -128,7 +130,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
               }
             })
             upRes.on('end', () => res.end())
-          } else upRes.pipe(res)
+          } else {
+            if (action && 'then' in action) res.on('finish', () => action.then())
+            upRes.pipe(res)
+          }
         },
       )
       up.on('error', () => res.socket?.destroy())
