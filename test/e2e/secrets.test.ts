@@ -81,7 +81,7 @@ describe('secrets stay secret (e2e)', function () {
     await aibox(['tags', `${basic.host}/policies/org`, '--json'])
     await aibox(['copy', `${basic.host}/policies/org:stable`, `oci:${path.join(written, 'layout')}:stable`])
     // Bearer tokens from an OAuth2 refresh token.
-    await aibox(['push', TEAM_ALPHA, `${tokenReg.host}/policies/teams/alpha:stable`, '--key', `${key}.key`])
+    await aibox(['push', TEAM_ALPHA, `${tokenReg.host}/policies/teams/alpha:stable`, '--key', `${key}.key`, '--against', ORG_BASELINE])
     await aibox(['pull', `${tokenReg.host}/policies/teams/alpha:stable`, '--key', `${key}.pub`, '-o', path.join(written, 'pulled-token'), '--json'])
     await aibox(['copy', `${basic.host}/policies/org:stable`, `${tokenReg.host}/policies/org:stable`])
     // Debug output on (DEBUG=*: oclif's and every library's debug logs).
