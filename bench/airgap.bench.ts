@@ -12,8 +12,7 @@
  * Size: BENCH_AIRGAP_MIB (default 64, about a minute on a loaded 2-CPU machine); 1 GiB with
  * BENCH_AIRGAP_MIB=1024. Runs: BENCH_RUNS (default 3).
  */
-import {spawn} from 'node:child_process'
-import {createHash, randomFillSync} from 'node:crypto'
+import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -24,56 +23,19 @@ import {loadPrivateKey} from '../src/sign/index.js'
 import {startRegistry} from '../test/helpers/registry.js'
 import {cleanupTmp, tmpdir} from '../test/helpers/tmp.js'
 
+import {MiB, median, run, writeRandomBlob} from './common.js'
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const CLIENT = path.join(ROOT, 'bench', 'airgap-client.mjs')
 const KEYS = path.join(ROOT, 'testdata', 'trust', 'keys')
-const MiB = 1024 * 1024
 
-interface Run {
-  seconds: number
-  maxRssMiB?: number
-}
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint()
-    const child = spawn(cmd, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()))
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`))
-      const m = /\{"maxRssKiB":(\d+)\}/.exec(out)
-      resolve({seconds, maxRssMiB: m ? Number(m[1]) / 1024 : undefined})
-    })
-  })
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 
 /** A layout holding one large artifact referring to `subject` (random layer of `size` bytes), tagged `attachment`. */
 function attachmentLayout(dir: string, size: number, subject: {mediaType: string; digest: string; size: number}): void {
   const blobs = path.join(dir, 'blobs', 'sha256')
   fs.mkdirSync(blobs, {recursive: true})
-  const tmp = path.join(dir, 'layer.tmp')
-  const fd = fs.openSync(tmp, 'w')
-  const hash = createHash('sha256')
-  const chunk = Buffer.allocUnsafe(4 * MiB)
-  for (let left = size; left > 0; left -= chunk.length) {
-    const piece = chunk.subarray(0, Math.min(chunk.length, left))
-    randomFillSync(piece)
-    hash.update(piece)
-    fs.writeSync(fd, piece)
-  }
-  fs.closeSync(fd)
-  const layer = `sha256:${hash.digest('hex')}`
-  fs.renameSync(tmp, path.join(blobs, layer.slice(7)))
+  const layer = writeRandomBlob(blobs, size)
   fs.writeFileSync(path.join(blobs, '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a'), '{}')
   const manifest = Buffer.from(
     JSON.stringify({

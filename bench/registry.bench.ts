@@ -7,8 +7,7 @@
  * Sizes: 100 MiB always; 1 GiB with BENCH_LARGE=1, or by default when the 100 MiB timings predict
  * it fits in about two minutes (BENCH_LARGE=0 skips it). BENCH_RUNS sets the 100 MiB runs (default 3).
  */
-import {spawn} from 'node:child_process'
-import {createHash, randomFillSync} from 'node:crypto'
+import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -16,32 +15,11 @@ import {fileURLToPath} from 'node:url'
 import {startRegistry} from '../test/helpers/registry.js'
 import {cleanupTmp, tmpdir} from '../test/helpers/tmp.js'
 
+import {MiB, median, run, writeRandomBlob} from './common.js'
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const CLIENT = path.join(ROOT, 'bench', 'registry-client.mjs')
-const MiB = 1024 * 1024
 
-interface Run {
-  seconds: number
-  maxRssMiB?: number
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint()
-    const child = spawn(cmd, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()))
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`))
-      const m = /\{"maxRssKiB":(\d+)\}/.exec(out)
-      resolve({seconds, maxRssMiB: m ? Number(m[1]) / 1024 : undefined})
-    })
-  })
-}
 
 /** An OCI layout holding one artifact: `{}` config, one random layer of `size` bytes, a manifest tagged `v1`. */
 function makeLayout(dir: string, size: number): void {
@@ -52,19 +30,7 @@ function makeLayout(dir: string, size: number): void {
     fs.writeFileSync(path.join(blobs, hex), data)
     return {digest: `sha256:${hex}`, size: data.length}
   }
-  const tmp = path.join(blobs, 'layer.tmp')
-  const fd = fs.openSync(tmp, 'w')
-  const hash = createHash('sha256')
-  const chunk = Buffer.allocUnsafe(4 * MiB)
-  for (let left = size; left > 0; left -= chunk.length) {
-    const piece = chunk.subarray(0, Math.min(chunk.length, left))
-    randomFillSync(piece)
-    hash.update(piece)
-    fs.writeSync(fd, piece)
-  }
-  fs.closeSync(fd)
-  const layerHex = hash.digest('hex')
-  fs.renameSync(tmp, path.join(blobs, layerHex))
+  const layerHex = writeRandomBlob(blobs, size).slice('sha256:'.length)
   const config = put(Buffer.from('{}'))
   const manifest = Buffer.from(
     JSON.stringify({
@@ -87,10 +53,6 @@ function makeLayout(dir: string, size: number): void {
   )
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 
 interface SizeResult {
   label: string
