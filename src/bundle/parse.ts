@@ -198,9 +198,10 @@ function parseYamlDocument(text: string, file: string, options: YamlParseOptions
   const lines = new LineIndex(text)
   const bad = NON_PRINTABLE_YAML.exec(text)
   if (bad) {
-    const code = `U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`
+    const hex = bad[0].charCodeAt(0).toString(16).padStart(4, '0')
+    const code = `U+${hex.toUpperCase()}`
     throw new ValidationError('YAML_SYNTAX', `${file} is not valid YAML`, [{file, ...lines.position(bad.index), message: `control character ${code} is not allowed in YAML (write it as an escape in a double-quoted string)`}], {
-      suggestions: ['remove the character, or write it as "\\uXXXX" inside double quotes'],
+      suggestions: [`remove the character, or write it as "\\u${hex}" inside double quotes`],
     })
   }
   const r = parseYamlStrict(text, options)
