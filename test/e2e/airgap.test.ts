@@ -13,20 +13,14 @@ import {expect} from 'chai'
 
 import {aibox as run, type CliOptions, type CliResult} from '../helpers/cli.js'
 import {readTar, writeTar} from '../helpers/airgap-fixtures.js'
-import {KEYS_DIR, ORG_BASELINE, TEAM_ALPHA} from '../helpers/policy-fixtures.js'
+import {KEY, ORG_BASELINE, PUB, TEAM_ALPHA} from '../helpers/policy-fixtures.js'
 import {type RegistryHandle, startRegistry} from '../helpers/registry.js'
 import {expectOutputSchema} from '../helpers/schemas.js'
+import {skopeo} from '../helpers/skopeo.js'
 import {tmpdir} from '../helpers/tmp.js'
 
-const KEY = (n: string) => path.join(KEYS_DIR, `${n}.key`)
-const PUB = (n: string) => path.join(KEYS_DIR, `${n}.pub`)
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`
 
-function skopeo(...args: string[]): {code: number; stdout: Buffer; stderr: string} {
-  const r = spawnSync('skopeo', args, {maxBuffer: 64 * 1024 * 1024})
-  if (r.error) throw new Error(`skopeo is not installed (run make sysdeps): ${r.error.message}`)
-  return {code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr.toString()}
-}
 
 describe('aibox export / import (e2e)', function () {
   this.timeout(300_000)

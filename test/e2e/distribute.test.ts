@@ -15,20 +15,14 @@ import {attachSignature, packSigstoreReferrer} from '../../src/distribute/index.
 import {ANNOTATION, LayoutDirStore, MT, parseManifest} from '../../src/oci/index.js'
 import {COSIGN_SIGN_PREDICATE_TYPE, cosignCompatibilityProblems, signSubjects} from '../../src/sign/index.js'
 import {TESTDATA, aibox as run, type CliOptions, type CliResult} from '../helpers/cli.js'
-import {ORG_BASELINE, KEYS_DIR, TEAM_ALPHA, forge, privateKey} from '../helpers/policy-fixtures.js'
+import {forge, KEY, ORG_BASELINE, privateKey, PUB, TEAM_ALPHA} from '../helpers/policy-fixtures.js'
 import {type RegistryHandle, freePort, startRegistry} from '../helpers/registry.js'
 import {expectOutputSchema} from '../helpers/schemas.js'
+import {skopeo} from '../helpers/skopeo.js'
 import {listFiles, tmpdir} from '../helpers/tmp.js'
 
-const KEY = (n: string) => path.join(KEYS_DIR, `${n}.key`)
-const PUB = (n: string) => path.join(KEYS_DIR, `${n}.pub`)
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`
 
-function skopeo(...args: string[]): {code: number; stdout: Buffer; stderr: string} {
-  const r = spawnSync('skopeo', args, {maxBuffer: 64 * 1024 * 1024})
-  if (r.error) throw new Error(`skopeo is not installed (run make sysdeps): ${r.error.message}`)
-  return {code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr.toString()}
-}
 
 describe('aibox push / pull / copy / discover / tags (e2e)', function () {
   this.timeout(180_000)

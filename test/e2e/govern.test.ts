@@ -13,12 +13,11 @@ import {expect} from 'chai'
 import {APPROVAL_PREDICATE_TYPE, attachApproval, packSigstoreReferrer, pushReferrer} from '../../src/distribute/index.js'
 import {LayoutDirStore} from '../../src/oci/index.js'
 import {TESTDATA, aibox as run, type CliOptions, type CliResult} from '../helpers/cli.js'
-import {KEYS_DIR, ORG_BASELINE, TEAM_ALPHA, privateKey} from '../helpers/policy-fixtures.js'
+import {KEY, KEYS_DIR, ORG_BASELINE, privateKey, TEAM_ALPHA} from '../helpers/policy-fixtures.js'
 import {type RegistryHandle, startRegistry} from '../helpers/registry.js'
 import {expectOutputSchema} from '../helpers/schemas.js'
 import {tmpdir} from '../helpers/tmp.js'
 
-const KEY = (n: string) => path.join(KEYS_DIR, `${n}.key`)
 const TRUST = path.join(TESTDATA, 'govern', 'trust.yaml')
 const TEAM_TESTS = path.join(TESTDATA, 'govern', 'team-alpha.tests.yaml')
 const FAILING_TESTS = path.join(TESTDATA, 'bundles', 'tests', 'failing.tests.yaml')

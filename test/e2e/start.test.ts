@@ -17,14 +17,12 @@ import {expect} from 'chai'
 import {LayoutDirStore, RemoteRepository} from '../../src/oci/index.js'
 import {type CliOptions, type CliResult, BIN, TESTDATA, aibox as run} from '../helpers/cli.js'
 import {type FaultProxy, startFaultProxy} from '../helpers/fault-proxy.js'
-import {KEYS_DIR, privateKey, publish} from '../helpers/policy-fixtures.js'
+import {KEY, privateKey, PUB, publish} from '../helpers/policy-fixtures.js'
 import {type RegistryHandle, startRegistry} from '../helpers/registry.js'
 import {expectOutputSchema} from '../helpers/schemas.js'
 import {bundleOf, orgYaml, teamYaml, writeFile} from '../helpers/start-fixtures.js'
 import {listFiles, tmpdir} from '../helpers/tmp.js'
 
-const PUB = (n: string) => path.join(KEYS_DIR, `${n}.pub`)
-const KEY = (n: string) => path.join(KEYS_DIR, `${n}.key`)
 const WEBAPP = fs.readFileSync(path.join(TESTDATA, 'bundles', 'projects', 'webapp', 'aibox', 'policy.yaml'), 'utf8')
 const LEAKY = fs.readFileSync(path.join(TESTDATA, 'bundles', 'projects', 'leaky', 'aibox', 'policy.yaml'), 'utf8')
 

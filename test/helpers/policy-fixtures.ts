@@ -80,3 +80,8 @@ export async function forge(target: Target, options: ForgeOptions = {}): Promise
   await target.push(packed.descriptor, packed.bytes)
   return packed.descriptor
 }
+
+/** Path of the committed test private key `name` (testdata/trust/keys/NAME.key; password "test"). */
+export const KEY = (name: string): string => path.join(KEYS_DIR, `${name}.key`)
+/** Path of the committed test public key `name` (testdata/trust/keys/NAME.pub). */
+export const PUB = (name: string): string => path.join(KEYS_DIR, `${name}.pub`)
