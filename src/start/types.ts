@@ -71,5 +71,7 @@ export interface StartResult {
   taint?: StartTaint
   /** Freshness requests made (registry HEADs, layout index reads). */
   requests: number
+  /** The run record written (--manifest, AIBOX_RUN_MANIFEST). */
+  manifest?: string
   warnings: string[]
 }
