@@ -210,6 +210,27 @@ scopes:
     expect(p.events().filter((e) => e.event === 'policy.override.reverted').at(-1).reason).to.contain("profile 'audit-strict' is at least as strict as 'audit-strict'")
   })
 
+  it('bundle lint reports profile problems with file:line; bundle check --profile gives the effective policy start loads', async () => {
+    const p = await project()
+    const lint = await p.cli(['bundle', 'lint', path.join(TESTDATA, 'bundles', 'bad', 'profiles', 'misordered.yaml'), '--json'])
+    expect(lint.code).to.equal(1)
+    expectOutputSchema('bundle-lint', lint.json)
+    expect(lint.json.problems.map((x: any) => `${x.line}:${x.col} ${x.message}`)).to.deep.equal([
+      "85:5 profile 'audit-strict' is weaker than 'lab-default' listed before it: 'resources.cpu' raises cpu from 1 to 2 (list profiles weakest first)",
+    ])
+    const start = await p.cli(['start', '--json'], {env: {AIBOX_PROFILE: 'audit-strict'}})
+    ok(start)
+    const check = await p.cli(['bundle', 'check', '--base', ORG, '--profile', 'audit-strict', ORG.replace('profiles/org.yaml', 'projects/webapp/aibox/policy.yaml'), '--json'])
+    // webapp tightens org + audit-strict; the profile is a layer of its own after the org bundle, as in start's effective policy.
+    ok(check)
+    expectOutputSchema('bundle-check', check.json)
+    expect(check.json.stack.map((x: any) => x.file.split('/bundles/')[1])).to.deep.equal(['profiles/org.yaml', 'profiles/org.yaml#profiles/audit-strict', 'projects/webapp/aibox/policy.yaml'])
+    expect(check.json.effective).to.equal(undefined)
+    const eff = JSON.parse(fs.readFileSync(start.json.effective.file, 'utf8'))
+    expect(eff.stack.map((x: any) => x.profile ?? x.tier)).to.deep.equal(['org', 'audit-strict'])
+    refused(await p.cli(['bundle', 'check', '--base', ORG, '--profile', 'prod', TEAM]), 1, 'PROFILE_UNKNOWN')
+  })
+
   it('refuses an unknown profile (exit 1, PROFILE_UNKNOWN) listing the allowed ones', async () => {
     const p = await project()
     const r = await p.cli(['start'], {env: {AIBOX_PROFILE: 'prod'}})
