@@ -19,6 +19,9 @@
  *    runs are tainted `policy_override` until a load verifies again. `AIBOX_POLICY_LOCK=1` refuses a
  *    weaker effective policy than the last loaded one (exit 5) unless `--override-lock --reason`,
  *    which taints runs until a policy at least as strict as the one before is loaded.
+ * 5b. The org profile (README "Profiles"; profile-gate.ts): a profile weaker than the one this
+ *    stack loaded last is refused (PROFILE_LOCKED with the lock, else PROFILE_CHANGE_UNAPPROVED)
+ *    unless `aibox profile set` recorded an approved change; then runs are tainted until reverted.
  * 6. Every load is one `policy.loaded` audit event (with `policy.rollback`, `policy.override`,
  *    `policy.override.reverted` before it in the same append); refusals are `policy.refused` or
  *    `policy.lock.refused`.
@@ -502,15 +505,15 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         const doneNow: Done = {loaded, effective: memo.effective, effBytes, key, memoTiers: memo.tiers, ...profileOfMemo(memo)}
         // The profile gate first (README "Profiles"): a weaker profile is refused before the lock compares digests.
         const pd = gate(state, doneNow)
-        let lockRefusalEvents = false
+        let profileRefused = false
         if (pd.kind === 'refuse') {
           events.push(refusalOf(pd, doneNow))
           lockRefusal = pd.error
-          lockRefusalEvents = true
+          profileRefused = true
         }
         // The policy lock: never weaker than the last loaded, unless overridden (seed 000).
         let lockOverride = false
-        if (!lockRefusalEvents && lockOn && last && last.effective !== memo.effective) {
+        if (!profileRefused && lockOn && last && last.effective !== memo.effective) {
           const prevBytes = cache.readEffective(last.effective)
           let weaker: string[] | undefined
           if (!prevBytes) weaker = [`the last loaded effective policy ${last.effective} is missing from the cache, so the new one cannot be shown to be as strict`]
