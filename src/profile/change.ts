@@ -198,9 +198,12 @@ export async function setProfile(o: SetProfileOptions): Promise<SetProfileResult
     notes.push(`'${o.profile}' is not weaker than '${from}': no approval is needed, --approval was not used`)
   }
   const change: ProfileChange = {from, to: o.profile, ticket, reason, actor, at: now.toISOString(), weaker, approvers, approvals}
+  // The same profile again only records the ticket (aibox.yaml, audit); a pending change to another one is withdrawn.
   await ctx.cache.update((s) => {
     const p = (s.profiles[ctx.stackId] ??= {refs: ctx.refs})
-    p.change = change
+    if (o.profile !== from) p.change = change
+    else if (p.change) delete p.change
+    else return {result: undefined, changed: false}
     return {result: undefined, changed: true}
   })
   rewriteConfigProfile(ctx.config.file, o.profile, ticket)
