@@ -117,6 +117,8 @@ export interface Taint {
   baseline?: string
   /** For a profile override: the profile loaded before the weaker one; the taint lifts when one at least as strict is loaded. */
   baselineProfile?: string
+  /** A profile taint in force under this (verification or lock) one: restored when this one lifts. */
+  previous?: Taint
 }
 
 /** A profile change recorded by `aibox profile set` (README "Profiles"); the next start that loads `to` after `from` consumes it. */
@@ -218,7 +220,11 @@ export function parseState(text: string, problems: string[] = []): CacheState {
     if (!isObj(p) || !isObj(p.refs)) continue
     const profile: ProfileState = {refs: p.refs as ProfileState['refs']}
     if (isObj(p.last) && isDigest(p.last.effective) && isTime(p.last.loadedAt) && Array.isArray(p.last.tiers)) profile.last = p.last as unknown as ProfileState['last']
-    if (isObj(p.taint) && isDigest(p.taint.effective) && isStr(p.taint.reason)) profile.taint = p.taint as unknown as Taint
+    if (isObj(p.taint) && isDigest(p.taint.effective) && isStr(p.taint.reason)) {
+      profile.taint = p.taint as unknown as Taint
+      const prev = p.taint.previous
+      if (prev !== undefined && !(isObj(prev) && prev.override === 'profile' && isDigest(prev.effective) && isStr(prev.reason))) delete profile.taint.previous
+    }
     if (isObj(p.profile) && isStr(p.profile.name) && Number.isSafeInteger(p.profile.rank) && isTime(p.profile.loadedAt)) profile.profile = p.profile as unknown as ProfileState['profile']
     const c = p.change
     if (isObj(c) && isStr(c.to) && (c.from === null || isStr(c.from)) && isStr(c.ticket) && isStr(c.reason) && isStr(c.actor) && isTime(c.at) && typeof c.weaker === 'boolean' && Array.isArray(c.approvers) && Array.isArray(c.approvals)) {

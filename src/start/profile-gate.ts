@@ -58,9 +58,11 @@ export function decideProfile(state: ProfileState | undefined, load: ProfileLoad
   const weaker = rank < lastRank
   const change = state?.change && state.change.to === to && (state.change.from === null || state.change.from === last.name) ? state.change : undefined
   const taint = state?.taint
+  // The profile taint in force, also when another override's taint is on top of it.
+  const profileTaint = taint?.override === 'profile' ? taint : taint?.previous?.override === 'profile' ? taint.previous : undefined
   if (!weaker) {
     let reverted: Taint | undefined
-    if (taint?.override === 'profile' && taint.baselineProfile !== undefined && rank >= rankOf(load.profiles, taint.baselineProfile)) reverted = taint
+    if (profileTaint?.baselineProfile !== undefined && rank >= rankOf(load.profiles, profileTaint.baselineProfile)) reverted = profileTaint
     return {kind: 'change', from: last.name, to, rank, weaker: false, ...(change ? {change} : {}), ...(reverted ? {reverted} : {})}
   }
   const order = load.profiles.join(' < ')
@@ -85,7 +87,7 @@ export function decideProfile(state: ProfileState | undefined, load: ProfileLoad
     }
   }
   // Already tainted by an earlier weaker change: the baseline stays the strongest profile before it.
-  const baselineProfile = taint?.override === 'profile' && taint.baselineProfile !== undefined ? taint.baselineProfile : last.name
+  const baselineProfile = profileTaint?.baselineProfile ?? last.name
   const newTaint: Taint = {
     taint: 'policy_override',
     override: 'profile',
@@ -103,8 +105,12 @@ export function applyProfile(state: ProfileState, d: Extract<ProfileDecision, {k
   state.profile = {name: d.to, rank: d.rank, loadedAt: now.toISOString()}
   if (d.change) delete state.change
   if (d.taint) {
-    // Another override's taint (verification, lock) stays: its own cause must go first.
+    // Another override's taint (verification, lock) stays on top; the profile taint waits under it.
     if (!state.taint || state.taint.override === 'profile') state.taint = d.taint
+    else state.taint.previous = d.taint
   }
-  if (d.reverted && state.taint?.override === 'profile') delete state.taint
+  if (d.reverted) {
+    if (state.taint === d.reverted) delete state.taint
+    else if (state.taint?.previous === d.reverted) delete state.taint.previous
+  }
 }

@@ -383,9 +383,12 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   }
 
   let taintNow: Taint | undefined
-  let reverted: Taint | undefined
+  /** Taints lifted by this load (a profile taint and another override's can lift together). */
+  let reverted: Taint[] = []
   /** The profile gate's audit events of the committed load (policy.profile.changed, policy.override). */
   let profileEvents: AuditEventInput[] = []
+  /** The taint of a weaker profile loaded now (its warning). */
+  let profileTaintNew: Taint | undefined
   const gate = (state: CacheState, o: Done): ProfileDecision =>
     decideProfile(state.profiles[pid], {...(o.profile !== undefined ? {profile: o.profile} : {}), profiles: o.profiles ?? []}, {lockOn, effective: o.effective, actor, now})
   const refusalOf = (d: Extract<ProfileDecision, {kind: 'refuse'}>, o: Done): AuditEventInput => ({
@@ -395,6 +398,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   /** Applies a profile change to the state and notes its audit events; true when the state changed. */
   const applyGate = (d: ProfileDecision, o: Done, profile: ProfileState): boolean => {
     profileEvents = []
+    profileTaintNew = undefined
     if (d.kind !== 'change') return false
     applyProfile(profile, d, now)
     const version = stackVersion(o.loaded.map((l) => l.stack))
@@ -406,12 +410,11 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         fields: {...subject, from: d.from, profile: d.to, ...(d.weaker ? {weaker: true} : {}), ...(c ? {ticket: c.ticket, reason: c.reason, approvers: c.approvers, approvals: c.approvals} : {})},
       })
     }
-    if (d.taint && profile.taint === d.taint) {
+    if (d.taint) {
+      profileTaintNew = d.taint
       profileEvents.push({event: 'policy.override', fields: {...subject, from: d.from!, reason: d.taint.reason, override: 'profile', taint: 'policy_override'}})
     }
-    if (d.reverted) {
-      reverted = d.reverted
-    }
+    if (d.reverted) reverted.push(d.reverted)
     return true
   }
   let previous: string | undefined
@@ -435,7 +438,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
     }
     const profile = profileOf(state)
     previous = undefined
-    reverted = undefined
+    reverted = []
     const d = gate(state, o)
     if (d.kind === 'refuse') throw d.error
     if (applyGate(d, o, profile)) changed = true
@@ -445,8 +448,8 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
       changed = true
     }
     if (profile.taint?.override === 'verification' && o.loaded.every((l) => l.confirmed)) {
-      reverted = profile.taint
-      delete profile.taint
+      reverted.push(profile.taint)
+      liftTaint(profile)
       changed = true
     }
     taintNow = profile.taint
@@ -548,7 +551,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         }
         if (lockOverride) {
           const baseline = profile.taint?.override === 'lock' && profile.taint.baseline ? profile.taint.baseline : last!.effective
-          profile.taint = {taint: 'policy_override', override: 'lock', reason: reason!, actor, since: now.toISOString(), effective: memo.effective, baseline}
+          profile.taint = {taint: 'policy_override', override: 'lock', reason: reason!, actor, since: now.toISOString(), effective: memo.effective, baseline, ...keptProfileTaint(profile.taint)}
           overrideUsed = true
           events.push({event: 'policy.override', fields: {ref: refs.org ?? null, digest: memo.effective, version: stackVersion(loaded.map((l) => l.stack)), from: last!.effective, reason: reason!, override: 'lock', taint: 'policy_override'}})
         } else if (profile.taint) {
@@ -564,8 +567,8 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
             }
           }
           if (lift) {
-            reverted = t
-            delete profile.taint
+            reverted.push(t)
+            liftTaint(profile)
           }
         }
         if (last?.effective !== memo.effective) previous = last?.effective
@@ -587,7 +590,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
           err.suggestions = [...(err.suggestions ?? []), '--override-verification can only fall back to a policy this stack loaded before, and the cache holds none']
           return {result: {kind: 'refused' as const, error: err}, changed: false}
         }
-        profile.taint = {taint: 'policy_override', override: 'verification', reason: reason!, actor, since: now.toISOString(), effective: last.effective}
+        profile.taint = {taint: 'policy_override', override: 'verification', reason: reason!, actor, since: now.toISOString(), effective: last.effective, ...keptProfileTaint(profile.taint)}
         taintNow = profile.taint
         overrideUsed = true
         warn(`verification failed (${err.code}: ${err.message.split('\n')[0]}); --override-verification: loading the last verified policy ${last.effective} (${last.version}) instead; runs are tainted policy_override`)
@@ -670,8 +673,8 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   const source = sourceOf(o.loaded)
   events.unshift(...rollbackEvents)
   events.push(...profileEvents)
-  if (reverted) {
-    const why = reverted.override === 'verification' ? 'the policy verified again at its source' : reverted.override === 'profile' ? `profile '${o.profile}' is at least as strict as '${reverted.baselineProfile}', loaded before the weaker profile` : 'a policy at least as strict as before the lock override was loaded'
+  for (const r of reverted) {
+    const why = r.override === 'verification' ? 'the policy verified again at its source' : r.override === 'profile' ? `profile '${o.profile}' is at least as strict as '${r.baselineProfile}', loaded before the weaker profile` : 'a policy at least as strict as before the lock override was loaded'
     events.push({event: 'policy.override.reverted', fields: {ref: refs.org ?? null, digest: o.effective, version, taint: 'policy_override', reason: why}})
   }
   events.push({
@@ -692,8 +695,8 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
 
   const taint: StartTaint | undefined = taintNow ? {taint: taintNow.taint, override: taintNow.override, reason: taintNow.reason, actor: taintNow.actor, since: taintNow.since} : undefined
   const lifts = taint?.override === 'verification' ? 'the policy verifies again at its source' : taint?.override === 'profile' ? `a profile at least as strict as '${taintNow!.baselineProfile}' is loaded` : 'a policy as strict as before is loaded'
-  if (taint && !overrideUsed && !profileEvents.some((e) => e.event === 'policy.override')) warn(`runs are tainted policy_override: ${taint.override} override by ${taint.actor} at ${taint.since} (${taint.reason}); it lifts when ${lifts}`)
-  if (taint && profileEvents.some((e) => e.event === 'policy.override')) warn(`profile '${o.profile}' is weaker than '${taintNow!.baselineProfile}': loaded with the approved change (${taint.reason}); runs are tainted policy_override until ${lifts}`)
+  if (taint && !overrideUsed && !profileTaintNew) warn(`runs are tainted policy_override: ${taint.override} override by ${taint.actor} at ${taint.since} (${taint.reason}); it lifts when ${lifts}`)
+  if (profileTaintNew) warn(`profile '${o.profile}' is weaker than '${profileTaintNew.baselineProfile}': loaded with the approved change (${profileTaintNew.reason}); runs are tainted policy_override until a profile at least as strict as '${profileTaintNew.baselineProfile}' is loaded`)
   const result: StartResult = {
     config: config.file,
     cache: cache.dir,
@@ -733,6 +736,18 @@ interface Done {
   /** The org profile loaded, and the org's catalog (weakest first). */
   profile?: string
   profiles?: string[]
+}
+
+/** A profile taint stays under another override's taint (README "Profiles"): restored when that one lifts. */
+function keptProfileTaint(t: Taint | undefined): {previous?: Taint} {
+  const p = t?.override === 'profile' ? t : t?.previous
+  return p ? {previous: p} : {}
+}
+
+/** Lifts the taint in force, restoring a profile taint kept under it. */
+function liftTaint(profile: ProfileState): void {
+  if (profile.taint?.previous) profile.taint = profile.taint.previous
+  else delete profile.taint
 }
 
 function profileOfMemo(memo: StackMemo): {profile?: string; profiles?: string[]} {

@@ -80,6 +80,24 @@ describe('profile-gate', () => {
     })
   })
 
+  describe('when another override taints runs too', () => {
+    const verification = {taint: 'policy_override' as const, override: 'verification' as const, reason: 'INC-1: broken signature', actor: 'ops@ws', since: '2026-01-02T00:00:00Z', effective: EFF}
+    it('keeps the weaker profile\'s taint under it, and lifts it from there on revert', () => {
+      const s = state('audit-strict', {taint: {...verification}, change: change('audit-strict', 'dev-fast', true)})
+      const d = decideProfile(s, {profile: 'dev-fast', profiles: PROFILES}, opts())
+      if (d.kind !== 'change') throw new Error(d.kind)
+      applyProfile(s, d, NOW)
+      expect(s.taint?.override).to.equal('verification')
+      expect(s.taint?.previous).to.include({override: 'profile', baselineProfile: 'audit-strict'})
+      const back = decideProfile(s, {profile: 'audit-strict', profiles: PROFILES}, opts())
+      if (back.kind !== 'change') throw new Error(back.kind)
+      expect(back.reverted).to.equal(s.taint?.previous)
+      applyProfile(s, back, NOW)
+      expect(s.taint?.override).to.equal('verification')
+      expect(s.taint?.previous).to.equal(undefined)
+    })
+  })
+
   describe('cache state round trip', () => {
     it('keeps the last profile and a recorded change, and drops malformed ones', () => {
       const good = state('lab-default', {change: change('lab-default', 'dev-fast', true)})
@@ -87,6 +105,13 @@ describe('profile-gate', () => {
       const parsed = parseState(text)
       expect(parsed.profiles.a).to.deep.equal(good)
       expect(parsed.profiles.b).to.deep.equal({refs: {}})
+    })
+    it('keeps a profile taint kept under another override only when well formed', () => {
+      const under = {taint: 'policy_override', override: 'profile', reason: 'CHG-1: perf', actor: 'dev@ws', since: '2026-01-02T00:00:00Z', effective: EFF, baselineProfile: 'audit-strict'}
+      const top = {taint: 'policy_override', override: 'verification', reason: 'INC-1', actor: 'ops@ws', since: '2026-01-02T00:00:00Z', effective: EFF}
+      const parsed = parseState(JSON.stringify({version: 1, entries: {}, stacks: {}, profiles: {a: {refs: {}, taint: {...top, previous: under}}, b: {refs: {}, taint: {...top, previous: {override: 'x'}}}}}))
+      expect(parsed.profiles.a!.taint!.previous).to.deep.equal(under)
+      expect(parsed.profiles.b!.taint).to.deep.equal(top)
     })
   })
 })
