@@ -178,7 +178,16 @@ export function fsckCache(dir: string): FsckResult {
     return `sha256:${createHash('sha256').update(fs.readFileSync(file)).digest('hex')}` === digest ? undefined : `effective ${digest} does not hash to its digest`
   }
   for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) if (isTempName(name)) leftovers.push(name)
-  if (fs.existsSync(layout)) {
+  if (fs.existsSync(layout) && !fs.existsSync(path.join(layout, 'index.json'))) {
+    // A first fill killed while creating the layout (before index.json): the next fill completes
+    // it (LayoutDirStore.open with create). Whatever blobs are there must still be intact.
+    leftovers.push('oci/ (created, no index.json yet)')
+    const blobs = path.join(layout, 'blobs', 'sha256')
+    for (const name of fs.existsSync(blobs) ? fs.readdirSync(blobs) : []) {
+      if (isTempName(name)) leftovers.push(`oci/blobs/sha256/${name}`)
+      else if (blobOk(`sha256:${name}`)) problems.push(`oci/blobs/sha256/${name}: ${blobOk(`sha256:${name}`)}`)
+    }
+  } else if (fs.existsSync(layout)) {
     const r = fsckLayout(layout)
     problems.push(...r.problems.map((p) => `oci/${p}`))
     leftovers.push(...r.leftovers.map((l) => `oci/${l}`))
