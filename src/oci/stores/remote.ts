@@ -468,6 +468,15 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
       })
     const res = await request()
     if (res.status !== 200) throw await responseError(res, {what, notFound})
+    // Asked for one digest, the registry names another: it is lying (or broken), so nothing it
+    // serves is taken, even bytes that would hash right (as fetchManifest does for a resolve).
+    const claimed = header(res, 'docker-content-digest')
+    if (claimed !== undefined && claimed !== desc.digest) {
+      await discard(res)
+      throw new OciError('DIGEST_MISMATCH', `${this.location} says ${manifest ? 'manifest' : 'blob'} ${desc.digest} is ${claimed}: the Docker-Content-Digest of the answer is not the digest asked for`, {
+        suggestions: ['the registry (or a proxy in front of it) serves other content than it was asked for: check it before trusting anything it serves'],
+      })
+    }
     const declared = Number(header(res, 'content-length'))
     if (Number.isSafeInteger(declared) && declared > desc.size) {
       await discard(res)
