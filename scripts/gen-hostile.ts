@@ -123,6 +123,54 @@ export function layoutTar(extra: Buffer[] = [], opts: {before?: Buffer[]; skip?:
   return Buffer.concat([...(opts.before ?? []), ...own, ...extra, TAR_END])
 }
 
+// ------------------------------------------------------------------ sealed exports (aibox import)
+
+/** A real sealed export (committed; scripts/gen-sealed-fixture.sh regenerates it): the hostile import archives are edits of it. */
+export const SEALED_TAR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'testdata', 'hostile', 'import', 'sealed.tar')
+
+interface SealedEntry {
+  name: string
+  type: string
+  mode: number
+  data: Buffer
+}
+
+/** The entries of a plain ustar file (what aibox export writes: no PAX or GNU headers). */
+export function readUstar(tar: Buffer): SealedEntry[] {
+  const out: SealedEntry[] = []
+  for (let off = 0; off + 512 <= tar.length; ) {
+    const h = tar.subarray(off, off + 512)
+    if (h.every((x) => x === 0)) break
+    const field = (a: number, b: number) => h.subarray(a, b).toString('latin1').replace(/\0.*$/s, '')
+    const prefix = field(345, 500)
+    const name = prefix ? `${prefix}/${field(0, 100)}` : field(0, 100)
+    const size = parseInt(field(124, 136).trim() || '0', 8)
+    out.push({name, type: field(156, 157) || '0', mode: parseInt(field(100, 108).trim() || '644', 8), data: Buffer.from(tar.subarray(off + 512, off + 512 + size))})
+    off += 512 + Math.ceil(size / 512) * 512
+  }
+  return out
+}
+
+/** The committed sealed export with its policy's facts: the manifest under "stable", its policy layer, the seal, the signature. */
+function sealed(): {entries: SealedEntry[]; index: {manifests: Array<{digest: string; annotations?: Record<string, string>}>}; manifest: string; layer: string; signature: string} {
+  const entries = readUstar(fs.readFileSync(SEALED_TAR))
+  const index = JSON.parse(entries.find((e) => e.name === 'index.json')!.data.toString('utf8'))
+  const tagged = (tag: string) => index.manifests.find((m: {annotations?: Record<string, string>}) => m.annotations?.['org.opencontainers.image.ref.name'] === tag)?.digest as string
+  const manifest = tagged('stable')
+  const m = JSON.parse(entries.find((e) => e.name === `blobs/sha256/${manifest.slice(7)}`)!.data.toString('utf8'))
+  const signature = index.manifests.find((x: {annotations?: Record<string, string>}) => x.annotations?.['org.opencontainers.image.ref.name']?.startsWith('sha256-'))!.digest as string
+  return {entries, index, manifest, layer: m.layers[0].digest, signature}
+}
+
+/** The sealed export re-encoded after `edit` (entries may be replaced by pre-encoded buffers). */
+function sealedTar(edit: (s: ReturnType<typeof sealed>) => Array<SealedEntry | Buffer>): Buffer {
+  const parts = edit(sealed()).map((e) => (Buffer.isBuffer(e) ? e : tarEntry({name: e.name, type: e.type, mode: e.mode}, e.data)))
+  return Buffer.concat([...parts, TAR_END])
+}
+
+const withIndex = (s: ReturnType<typeof sealed>, manifests: unknown[]): SealedEntry[] =>
+  s.entries.map((e) => (e.name === 'index.json' ? {...e, data: Buffer.from(JSON.stringify({...s.index, manifests}))} : e))
+
 /** An index chain: index_n lists index_{n-1} … index_1 lists the manifest. Returns the layout files. */
 export function deepIndexLayout(depth: number): {name: string; data: Buffer}[] {
   const files = layoutFiles()
@@ -454,6 +502,39 @@ export function generated(): GeneratedItem[] {
       for (let i = 20; i < gz.length - 8; i += 7) gz[i] ^= 0x5a
       return gz
     }),
+    // --- sealed exports for aibox import (edits of testdata/hostile/import/sealed.tar)
+    f('import/symlink-layer.tar', 'the policy layer is a symlink to /etc/passwd', () =>
+      sealedTar((s) => s.entries.map((e) => (e.name === `blobs/sha256/${s.layer.slice(7)}` ? tarEntry({name: e.name, type: '2', linkname: '/etc/passwd'}) : e))),
+    ),
+    f('import/hardlink-layer.tar', 'the policy layer is a hard link to index.json', () =>
+      sealedTar((s) => s.entries.map((e) => (e.name === `blobs/sha256/${s.layer.slice(7)}` ? tarEntry({name: e.name, type: '1', linkname: 'index.json'}) : e))),
+    ),
+    f('import/duplicate-layer.tar', 'the policy layer twice, the second with other bytes (the last would win on extraction)', () =>
+      sealedTar((s) => {
+        const layer = s.entries.find((e) => e.name === `blobs/sha256/${s.layer.slice(7)}`)!
+        return [...s.entries, {...layer, data: Buffer.from(layer.data.toString('utf8').replace('foundry.internal', 'foundry.attacker'))}]
+      }),
+    ),
+    f('import/index-lists-absent-manifest.tar', 'index.json (and the seal) list the policy manifest, which is not in the archive', () =>
+      sealedTar((s) => s.entries.filter((e) => e.name !== `blobs/sha256/${s.manifest.slice(7)}`)),
+    ),
+    f('import/oversized-entry.tar', 'an extra blob entry whose header declares 8 GiB', () =>
+      sealedTar((s) => [...s.entries, tarEntry({name: `blobs/sha256/${'e'.repeat(64)}`, size: 8 * 1024 * MiB}, Buffer.from('x'))]),
+    ),
+    f('import/oversized-index.tar', 'index.json padded to 5 MiB', () =>
+      sealedTar((s) => s.entries.map((e) => (e.name === 'index.json' ? {...e, data: Buffer.concat([e.data, Buffer.alloc(5 * MiB, 0x20)])} : e))),
+    ),
+    f('import/seal-extra-tag.tar', 'index.json tags the policy "latest", a tag the seal does not give it', () =>
+      sealedTar((s) => withIndex(s, [...s.index.manifests, {...s.index.manifests.find((m) => m.digest === s.manifest)!, annotations: {'org.opencontainers.image.ref.name': 'latest'}}])),
+    ),
+    f('import/seal-moved-tag.tar', 'index.json moves "stable" to the signature manifest (the seal gives it the policy)', () =>
+      sealedTar((s) =>
+        withIndex(
+          s,
+          s.index.manifests.map((m) => (m.annotations?.['org.opencontainers.image.ref.name'] === 'stable' ? {...s.index.manifests.find((x) => x.digest === s.signature)!, annotations: {'org.opencontainers.image.ref.name': 'stable'}} : m)),
+        ),
+      ),
+    ),
     // --- audit log lines (verifyChain, readAuditLog, exportAudit)
     f('audit/deep-field.jsonl', 'an entry with a field nested 20,000 levels (64 KiB line)', () => b(auditLine(`"x":${nest('[', ']', 20_000)}`), '\n')),
     f('audit/huge-line.jsonl', 'an entry of 8 MiB (aibox never writes more than 64 KiB)', () => b(auditLine(`"x":"${'x'.repeat(8 * MiB)}"`), '\n')),

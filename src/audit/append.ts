@@ -370,7 +370,9 @@ function appendLocked(log: string, inputs: AuditEventInput[], now: () => Date, a
     const anchored = problem === undefined
     let first: string | null = null
     if (anchored) {
-      const h = hs.state === 'ok' ? hs.head : undefined
+      // The anchor's `first` holds only once a line is committed (size > 0): an append killed
+      // before its first line was written left the hash of a line that never reached the log.
+      const h = hs.state === 'ok' && hs.head.size > 0 ? hs.head : undefined
       first = h?.first ?? (size > 0 ? lineHash(firstLine(fd, size) ?? '') : pending[0]!.hash)
       writeHead(headFile, {v: HEAD_VERSION, ...committed, first, pending, time} satisfies AuditHead)
     }

@@ -20,7 +20,7 @@ import {abortError, fsError} from './fsutil.js'
 import {isGraphNodeType, parseManifest, successorsOf} from './manifest.js'
 import {isDigestRef, refString} from './stores/common.js'
 import type {PushOptions} from './stores/remote.js'
-import {type Descriptor, isGraphTarget, isMounter, isReferencePusher, type ReadOnlyTarget, type Target} from './target.js'
+import {type Descriptor, isGraphTarget, isMounter, isReferencePusher, isReferrerRelister, type ReadOnlyTarget, type Target} from './target.js'
 
 export interface CopyGraphOptions {
   /** Most transfers in flight at once (default 3). */
@@ -235,6 +235,12 @@ class Engine {
     this.checkAborted()
     const present = await this.limiter.run(() => this.destinationOp('exists', desc.digest, () => this.dst.exists(desc, {signal: this.signal})))
     if (present) {
+      // Present, but maybe not listed: a referrer stored by a writer killed before it listed it
+      // would otherwise stay invisible to predecessors() for good (crash.test.ts, import).
+      const dst = this.dst
+      if (isGraphNodeType(desc.mediaType) && isReferrerRelister(dst)) {
+        await this.limiter.run(() => this.destinationOp('list', desc.digest, () => dst.relistReferrer(desc, {signal: this.signal})))
+      }
       this.opts.onSkipped?.(desc)
       return
     }

@@ -103,6 +103,19 @@ export interface ReferencePusher {
   pushReference(expected: Descriptor, body: Readable | Uint8Array, reference: string, opts?: OpOptions): Promise<void>
 }
 
+/**
+ * A store whose referrers are found through a listing (an OCI layout's index.json) that is written
+ * after the manifest itself: a referrer stored by a writer killed in between is present but not
+ * listed, so the copy engine, which skips what is present, asks the store to list it.
+ */
+export interface ReferrerRelister {
+  relistReferrer(desc: Descriptor, opts?: OpOptions): Promise<void>
+}
+
+export function isReferrerRelister(t: ReadOnlyTarget): t is Target & ReferrerRelister {
+  return typeof (t as Partial<ReferrerRelister>).relistReferrer === 'function'
+}
+
 /** Deletes content. Registries may refuse (405 when deletes are disabled). */
 export interface Deleter {
   delete(desc: Descriptor, opts?: OpOptions): Promise<void>

@@ -1,7 +1,9 @@
 /**
  * e2e crash safety: kill -9 at randomized points of `aibox push` to an oci: layout, of its audit
- * append (points drawn among the audit log's own mutations) and of `aibox pull -o DIR`, at the
- * granularity of single file-system mutations (test/helpers/crash-preload.mjs). After every kill:
+ * append (points drawn among the audit log's own mutations), of `aibox pull -o DIR`, of `aibox
+ * start` (its cache fill: blobs, state.json, the effective policy, the audit event) and of `aibox
+ * import` (into the start cache and into an oci: layout), at the granularity of single
+ * file-system mutations (test/helpers/crash-preload.mjs). After every kill of a push or pull:
  *
  * - the layout passes fsck (every blob hashes to its name, every tag names a complete graph);
  * - `aibox audit verify` passes, or reports only the torn last line an interrupted append leaves
@@ -10,8 +12,14 @@
  * - a pull's destination holds, per file, the old bytes or the new bytes, never a partial file;
  * - the interrupted operation, run again, succeeds, and then everything verifies.
  *
- * `make test` runs CRASH_KILLS points (default 4: 2 in a push, 1 in its audit append, 1 in a pull,
- * each drawn from its own slice of the mutations); `make stress` runs STRESS_KILLS (default 100).
+ * After every kill of a start or an import: the cache verifies (fsckCache: state.json parses, every
+ * cached blob and effective policy hashes to its digest, nothing half-written is referenced), the
+ * audit log verifies (a torn last line at most), and the next `aibox start` / `aibox import`
+ * succeeds, loads the new version, and leaves a cache and a log that verify.
+ *
+ * `make test` runs CRASH_KILLS points (default 8: 2 in a push, 1 in its audit append, 1 in a pull,
+ * 2 in a start, 2 in an import, each drawn from its own slice of the mutations); `make stress` runs
+ * STRESS_KILLS (default 100: 30 push, 15 audit append, 10 pull, 25 start, 20 import).
  * CRASH_SEED reproduces a run.
  */
 import fs from 'node:fs'
@@ -21,16 +29,22 @@ import {expect} from 'chai'
 
 import {isTempName} from '../../src/util/atomic.js'
 import {aibox as run, type CliResult} from '../helpers/cli.js'
-import {aiboxCrashing, fsckLayout, killPoints, mutationsOf, prng} from '../helpers/crash.js'
+import {aiboxCrashing, fsckCache, fsckLayout, killPoints, mutationsOf, prng} from '../helpers/crash.js'
 import {KEYS_DIR, ORG_BASELINE} from '../helpers/policy-fixtures.js'
 import {tmpdir} from '../helpers/tmp.js'
 
-const KILLS = Number(process.env.STRESS_KILLS ?? process.env.CRASH_KILLS ?? 4)
+const KILLS = Number(process.env.STRESS_KILLS ?? process.env.CRASH_KILLS ?? 8)
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31))
+// The points per operation: a quarter in start, a fifth in import, the rest shared by push, its audit append and pull.
+const startKills = Math.max(2, Math.round(KILLS * 0.25))
+const importKills = Math.max(2, Math.round(KILLS * 0.2))
+const auditKills = Math.max(1, Math.round(KILLS * 0.15))
+const pullKills = Math.max(1, Math.round(KILLS * 0.1))
+const pushKills = Math.max(1, KILLS - startKills - importKills - auditKills - pullKills)
 const KEY = path.join(KEYS_DIR, 'alice.key')
 const PUB = path.join(KEYS_DIR, 'alice.pub')
 
-describe(`crash safety: kill -9 at ${KILLS} randomized points (seed ${SEED}, CRASH_SEED=${SEED} reproduces) (e2e)`, function () {
+describe(`crash safety: kill -9 at ${pushKills + auditKills + pullKills} randomized points of push and pull (seed ${SEED}, CRASH_SEED=${SEED} reproduces) (e2e)`, function () {
   this.timeout(Math.max(300_000, KILLS * 30_000))
   const work = tmpdir('aibox-crash-')
   const p = (...f: string[]) => path.join(work, ...f)
@@ -86,11 +100,6 @@ describe(`crash safety: kill -9 at ${KILLS} randomized points (seed ${SEED}, CRA
     expect(pullTotal).to.be.above(2)
   })
 
-  // Half the points anywhere in a push, a quarter in its audit append, a quarter in a pull.
-  const auditKills = Math.max(1, Math.floor(KILLS / 4))
-  const pullKills = Math.max(1, Math.floor(KILLS / 4))
-  const pushKills = Math.max(1, KILLS - auditKills - pullKills)
-
   /** One push killed before mutation `at` (of all, or of the `match`ing paths), then every check and the push again. */
   async function killPush(label: string, i: number, at: number, total: number, match?: string): Promise<void> {
     const round = p(`${label.replace(/\W+/g, '-')}-${i}`)
@@ -139,5 +148,165 @@ describe(`crash safety: kill -9 at ${KILLS} randomized points (seed ${SEED}, CRA
       for (const [name, bytes] of Object.entries(files15)) expect(fs.readFileSync(path.join(dir, name)).equals(bytes), `${where}: ${name} after the pull again`).to.equal(true)
     }
     await auditVerifies(newer.audit, false)
+  })
+})
+
+describe(`crash safety: kill -9 at ${startKills + importKills} randomized points of start and import (seed ${SEED}, CRASH_SEED=${SEED} reproduces) (e2e)`, function () {
+  this.timeout(Math.max(300_000, KILLS * 30_000))
+  const work = tmpdir('aibox-crash-start-')
+  const p = (...f: string[]) => path.join(work, ...f)
+  // Its own sequence, so a seed reproduces these points whatever the push and pull suite drew.
+  const random = prng(SEED + 1)
+  const next = p('baseline-1.5.0.yaml')
+  fs.writeFileSync(next, fs.readFileSync(ORG_BASELINE, 'utf8').replace('version: 1.4.0', 'version: 1.5.0'))
+  const CAROL_PUB = path.join(KEYS_DIR, 'carol.pub')
+
+  // A layout with 1.4.0 under "stable" (old) and a copy with 1.5.0 pushed over it (new); the
+  // configuration names the new one, so a start with a cache of 1.4.0 fetches and caches 1.5.0.
+  const old = p('old-layout')
+  const fresh = p('new-layout')
+  const archive = p('policies.tar')
+  const configFile = p('aibox.yaml')
+  const airgapConfig = p('aibox-airgap.yaml')
+  const warmCache = p('warm-cache')
+  const env = (o: {audit: string; cache?: string; config?: string}) => ({
+    COSIGN_PASSWORD: 'test',
+    AIBOX_AUDIT_LOG: o.audit,
+    AIBOX_CACHE: o.cache,
+    AIBOX_CONFIG: o.config,
+    AIBOX_POLICY_LOCK: undefined,
+    XDG_CACHE_HOME: p('xdg'),
+    CI: '1',
+  })
+  const aibox = (args: string[], o: {audit: string; cache?: string; config?: string}): Promise<CliResult> => run(args, {cwd: work, env: env(o), timeoutMs: 120_000})
+  async function ok(args: string[], o: {audit: string; cache?: string; config?: string}): Promise<CliResult> {
+    const r = await aibox(args, o)
+    expect(r.code, `aibox ${args.join(' ')}\n${r.stderr}`).to.equal(0)
+    return r
+  }
+  async function auditVerifies(audit: string, allowTorn: boolean, where: string): Promise<void> {
+    if (!fs.existsSync(audit)) return // killed before its first line: nothing to verify
+    const r = await aibox(['audit', 'verify', '--log', audit, '--json'], {audit})
+    if (r.code === 0) return
+    expect(allowTorn && r.code === 2 && r.json?.firstBroken?.reason === 'torn', `${where}: audit verify:\n${r.stdout}\n${r.stderr}`).to.equal(true)
+  }
+  /** Copies an audit log with its anchor (`<log>.head`). */
+  function copyAudit(from: string, to: string): void {
+    for (const suffix of ['', '.head']) if (fs.existsSync(from + suffix)) fs.copyFileSync(from + suffix, to + suffix)
+  }
+  function expectCacheVerifies(cache: string, where: string): void {
+    expect(fsckCache(cache).problems, `${where}: the cache must verify`).to.deep.equal([])
+  }
+  /** The start that must work after every kill: exit 0, 1.5.0 loaded with the effective digest of an uninterrupted run. */
+  async function startSucceeds(o: {audit: string; cache: string; config: string}, source: string[], where: string): Promise<CliResult> {
+    const r = await aibox(['start', '--json'], o)
+    expect(r.code, `${where}: the next start\n${r.stderr}`).to.equal(0)
+    expect(r.json.version, where).to.equal('org-baseline@1.5.0')
+    expect(r.json.effective.digest, where).to.equal(effective15)
+    expect(source, where).to.include(r.json.source)
+    expectCacheVerifies(o.cache, `${where}, after the next start`)
+    await auditVerifies(o.audit, false, `${where}, after the next start`)
+    return r
+  }
+
+  let effective15 = ''
+  const totals = {cold: 0, warm: 0, importCache: 0, importWarm: 0, importLayout: 0}
+
+  before(async () => {
+    const audit = p('setup-audit.jsonl')
+    await ok(['push', ORG_BASELINE, `oci:${old}:stable`, '--key', KEY], {audit})
+    fs.cpSync(old, fresh, {recursive: true})
+    await ok(['push', next, `oci:${fresh}:stable`, '--key', KEY], {audit})
+    fs.writeFileSync(configFile, `policy:\n  org: oci:${fresh}:stable\nkeys: [${PUB}]\nmaxStaleness: 7d\n`)
+    fs.writeFileSync(airgapConfig, `policy:\n  org: oci:${fresh}:stable\nkeys: [${PUB}]\nmaxStaleness: 7d\nairgap: true\n`)
+    // The warm cache: 1.4.0 verified and loaded (a configuration naming the old layout at the same key is not possible, so the cache is filled from a copy at the new path).
+    fs.renameSync(fresh, p('new-layout.hold'))
+    fs.cpSync(old, fresh, {recursive: true})
+    await ok(['start'], {audit: p('warm-audit.jsonl'), cache: warmCache, config: configFile})
+    fs.rmSync(fresh, {recursive: true})
+    fs.renameSync(p('new-layout.hold'), fresh)
+    await ok(['export', `oci:${fresh}:stable`, '-o', archive, '--key', path.join(KEYS_DIR, 'carol.key')], {audit})
+    // Dry runs: the mutations of each operation, and the effective policy of 1.5.0.
+    const dry = async (name: string, args: string[], o: {cache?: string; config?: string; warm?: boolean}) => {
+      const dir = p('dry', name)
+      fs.mkdirSync(dir, {recursive: true})
+      const audit = path.join(dir, 'audit.jsonl')
+      const cache = path.join(dir, 'cache')
+      if (o.warm) {
+        fs.cpSync(warmCache, cache, {recursive: true})
+        copyAudit(p('warm-audit.jsonl'), audit)
+      }
+      return mutationsOf(args.map((a) => a.replace('{cache}', cache).replace('{dir}', dir)), path.join(dir, 'count'), env({audit, cache, config: o.config}))
+    }
+    totals.cold = await dry('cold', ['start'], {config: configFile})
+    totals.warm = await dry('warm', ['start'], {config: configFile, warm: true})
+    totals.importCache = await dry('import-cache', ['import', archive, '--cache', '--cache-dir', '{cache}', '--key', CAROL_PUB, '--key', PUB], {})
+    totals.importWarm = await dry('import-warm', ['import', archive, '--cache', '--cache-dir', '{cache}', '--key', CAROL_PUB, '--key', PUB], {warm: true})
+    totals.importLayout = await dry('import-layout', ['import', archive, '--to', 'oci:{dir}/dest', '--key', CAROL_PUB, '--key', PUB], {})
+    const started = await ok(['start', '--json'], {audit: p('dry', 'cold', 'audit.jsonl'), cache: p('dry', 'cold', 'cache'), config: configFile})
+    effective15 = started.json.effective.digest
+    expect(started.json.version).to.equal('org-baseline@1.5.0')
+    for (const [k, v] of Object.entries(totals)) expect(v, `mutations of ${k}`).to.be.above(5)
+  })
+
+  it(`start, killed at ${startKills} points of its cache fill (empty cache, or a cache of 1.4.0 to be updated to 1.5.0): the cache and the log verify, the next start loads 1.5.0`, async () => {
+    const points = killPoints(startKills, 1000, random)
+    for (const [i, point] of points.entries()) {
+      const warm = i % 2 === 1
+      const total = warm ? totals.warm : totals.cold
+      // The slice drawn on [1, 1000] mapped onto this scenario's mutations.
+      const at = Math.max(1, Math.ceil((point * total) / 1000))
+      const round = p(`start-${i}`)
+      fs.mkdirSync(round, {recursive: true})
+      const o = {audit: path.join(round, 'audit.jsonl'), cache: path.join(round, 'cache'), config: configFile}
+      if (warm) {
+        fs.cpSync(warmCache, o.cache, {recursive: true})
+        copyAudit(p('warm-audit.jsonl'), o.audit)
+      }
+      const where = `start (${warm ? 'warm cache of 1.4.0' : 'empty cache'}) killed before mutation ${at} of ${total} (seed ${SEED})`
+      const r = await aiboxCrashing(['start'], {crashAt: at, env: env(o)})
+      expect(r.killed || r.code === 0, `${where}: ${r.stderr}`).to.equal(true)
+      expectCacheVerifies(o.cache, where)
+      await auditVerifies(o.audit, true, where)
+      await startSucceeds(o, ['registry', 'cache'], where)
+    }
+  })
+
+  it(`import, killed at ${importKills} points (into an empty start cache, into a cache of 1.4.0, into an oci: layout): the destination verifies, the import then succeeds and start loads it`, async () => {
+    const points = killPoints(importKills, 1000, random)
+    for (const [i, point] of points.entries()) {
+      const kind = (['cache', 'warm', 'layout'] as const)[i % 3]!
+      const total = kind === 'cache' ? totals.importCache : kind === 'warm' ? totals.importWarm : totals.importLayout
+      const at = Math.max(1, Math.ceil((point * total) / 1000))
+      const round = p(`import-${i}`)
+      fs.mkdirSync(round, {recursive: true})
+      const audit = path.join(round, 'audit.jsonl')
+      const cache = path.join(round, 'cache')
+      const dest = path.join(round, 'dest')
+      if (kind === 'warm') {
+        fs.cpSync(warmCache, cache, {recursive: true})
+        copyAudit(p('warm-audit.jsonl'), audit)
+      }
+      const args = ['import', archive, ...(kind === 'layout' ? ['--to', `oci:${dest}`] : ['--cache', '--cache-dir', cache]), '--key', CAROL_PUB, '--key', PUB]
+      const where = `import (${kind === 'layout' ? 'into an oci: layout' : kind === 'warm' ? 'into a cache of 1.4.0' : 'into an empty cache'}) killed before mutation ${at} of ${total} (seed ${SEED})`
+      const r = await aiboxCrashing(args, {crashAt: at, env: env({audit})})
+      expect(r.killed || r.code === 0, `${where}: ${r.stderr}`).to.equal(true)
+      if (kind === 'layout') {
+        if (fs.existsSync(path.join(dest, 'index.json'))) expect(fsckLayout(dest).problems, where).to.deep.equal([])
+      } else expectCacheVerifies(cache, where)
+      await auditVerifies(audit, true, where)
+      const again = await aibox([...args, '--json'], {audit})
+      expect(again.code, `${where}: the import again\n${again.stderr}`).to.equal(0)
+      await auditVerifies(audit, false, `${where}, after the import again`)
+      if (kind === 'layout') {
+        expect(fsckLayout(dest).problems, `${where}, after the import again`).to.deep.equal([])
+        const pulled = await aibox(['pull', `oci:${dest}:stable`, '--key', PUB, '-o', path.join(round, 'pulled'), '--json'], {audit})
+        expect(pulled.code, `${where}: pull from the imported layout\n${pulled.stderr}`).to.equal(0)
+        expect(pulled.json.version).to.equal('1.5.0')
+      } else {
+        expectCacheVerifies(cache, `${where}, after the import again`)
+        await startSucceeds({audit, cache, config: airgapConfig}, ['import'], where)
+      }
+    }
   })
 })

@@ -7,6 +7,7 @@ import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
+import {parseState} from '../../src/cache/state.js'
 import {parseManifest, successorsOf, subjectOf} from '../../src/oci/manifest.js'
 import {isTempName} from '../../src/util/atomic.js'
 import {BIN, ROOT} from './cli.js'
@@ -150,4 +151,83 @@ export function killPoints(n: number, total: number, random: () => number): numb
     out.push(lo + Math.floor(random() * (hi - lo + 1)))
   }
   return out
+}
+
+/**
+ * Checks a verified-policy cache directory (src/cache/) the way `aibox start` relies on it:
+ * state.json (when present) parses as a version-1 cache state with every entry well formed; the
+ * layout under oci/ passes fsckLayout; every entry's manifest and blobs are present and hash to
+ * their digests (nothing half-written is referenced); every effective policy named by a stack memo
+ * or a profile is present and hashes to its digest, as does every file of effective/.
+ */
+export function fsckCache(dir: string): FsckResult {
+  const problems: string[] = []
+  const leftovers: string[] = []
+  const statePath = path.join(dir, 'state.json')
+  const layout = path.join(dir, 'oci')
+  const blobOk = (digest: string, size?: number): string | undefined => {
+    const file = path.join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length))
+    if (!fs.existsSync(file)) return `${digest} is missing`
+    const bytes = fs.readFileSync(file)
+    if (size !== undefined && bytes.length !== size) return `${digest} has ${bytes.length} bytes, ${size} recorded`
+    return `sha256:${createHash('sha256').update(bytes).digest('hex')}` === digest ? undefined : `${digest} does not hash to its digest`
+  }
+  const effectiveOk = (digest: string): string | undefined => {
+    const file = path.join(dir, 'effective', `${digest.slice('sha256:'.length)}.json`)
+    if (!fs.existsSync(file)) return `effective ${digest} is missing`
+    return `sha256:${createHash('sha256').update(fs.readFileSync(file)).digest('hex')}` === digest ? undefined : `effective ${digest} does not hash to its digest`
+  }
+  for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) if (isTempName(name)) leftovers.push(name)
+  if (fs.existsSync(layout) && !fs.existsSync(path.join(layout, 'index.json'))) {
+    // A first fill killed while creating the layout (before index.json): the next fill completes
+    // it (LayoutDirStore.open with create). Whatever blobs are there must still be intact.
+    leftovers.push('oci/ (created, no index.json yet)')
+    const blobs = path.join(layout, 'blobs', 'sha256')
+    for (const name of fs.existsSync(blobs) ? fs.readdirSync(blobs) : []) {
+      if (isTempName(name)) leftovers.push(`oci/blobs/sha256/${name}`)
+      else if (blobOk(`sha256:${name}`)) problems.push(`oci/blobs/sha256/${name}: ${blobOk(`sha256:${name}`)}`)
+    }
+  } else if (fs.existsSync(layout)) {
+    const r = fsckLayout(layout)
+    problems.push(...r.problems.map((p) => `oci/${p}`))
+    leftovers.push(...r.leftovers.map((l) => `oci/${l}`))
+  }
+  const effDir = path.join(dir, 'effective')
+  for (const name of fs.existsSync(effDir) ? fs.readdirSync(effDir) : []) {
+    if (isTempName(name)) {
+      leftovers.push(`effective/${name}`)
+      continue
+    }
+    const m = /^([0-9a-f]{64})\.json$/.exec(name)
+    if (!m) problems.push(`effective/${name}: not a digest name`)
+    else {
+      const p = effectiveOk(`sha256:${m[1]}`)
+      if (p) problems.push(p)
+    }
+  }
+  if (!fs.existsSync(statePath)) return {problems, leftovers}
+  let raw: {version?: unknown; entries?: Record<string, unknown>; stacks?: Record<string, {effective?: string}>; profiles?: Record<string, {last?: {effective?: string}}>}
+  try {
+    raw = JSON.parse(fs.readFileSync(statePath, 'utf8'))
+  } catch (err) {
+    return {problems: [...problems, `state.json does not parse: ${(err as Error).message}`], leftovers}
+  }
+  const parseProblems: string[] = []
+  const state = parseState(JSON.stringify(raw), parseProblems)
+  problems.push(...parseProblems.map((p) => `state.json: ${p}`))
+  for (const [key, e] of Object.entries(state.entries)) {
+    for (const b of [{digest: e.digest, size: e.size}, ...e.blobs]) {
+      const p = blobOk(b.digest, b.size)
+      if (p) problems.push(`state.json entry ${key}: blob ${p}`)
+    }
+  }
+  for (const [key, s] of Object.entries(raw.stacks ?? {})) {
+    const p = s.effective ? effectiveOk(s.effective) : 'no effective digest'
+    if (p) problems.push(`state.json stack ${key}: ${p}`)
+  }
+  for (const [key, prof] of Object.entries(raw.profiles ?? {})) {
+    const p = prof.last?.effective ? effectiveOk(prof.last.effective) : undefined
+    if (p) problems.push(`state.json profile ${key}: ${p}`)
+  }
+  return {problems, leftovers}
 }

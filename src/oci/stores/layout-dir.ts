@@ -371,6 +371,18 @@ export class LayoutDirStore implements GraphTarget, TagLister {
   }
 
   /** Adds an untagged index.json entry for a stored manifest, unless it is already listed. */
+  /**
+   * Lists a stored referrer (a manifest with a subject) in index.json if it is not listed yet:
+   * predecessors() finds referrers only there, and a writer killed between storing the manifest
+   * and listing it leaves it present but invisible (the copy engine skips what is present).
+   */
+  async relistReferrer(desc: Descriptor, opts: OpOptions = {}): Promise<void> {
+    if (this.opts.readOnly) return
+    if ((await this.readIndex()).manifests.some((e) => e.digest === desc.digest)) return
+    if (!(await this.manifestInfo(desc)).subject) return
+    await this.listManifest(desc, opts)
+  }
+
   private async listManifest(desc: Descriptor, opts: OpOptions): Promise<void> {
     const current = await this.readIndex()
     if (current.manifests.some((e) => e.digest === desc.digest)) return

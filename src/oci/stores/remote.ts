@@ -382,7 +382,10 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
       await discard(res)
       throw new OciError('MANIFEST_TOO_LARGE', `manifest ${sel} in ${this.location} is ${declared} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit`)
     }
-    const {data, truncated} = await readLimited(res.body, MAX_MANIFEST_BYTES + 1)
+    const {data, truncated} = await readLimited(res.body, MAX_MANIFEST_BYTES + 1).catch((err) => {
+      // A connection dropped mid-body: a network failure (transient), never a raw socket error.
+      throw classifyNetworkError(err, res.url).error
+    })
     if (truncated || data.length > MAX_MANIFEST_BYTES) {
       throw new OciError('MANIFEST_TOO_LARGE', `manifest ${sel} in ${this.location} is over the ${MAX_MANIFEST_BYTES}-byte limit`)
     }
@@ -468,13 +471,46 @@ export class RemoteRepository implements GraphTarget, TagLister, Mounter, Refere
       })
     const res = await request()
     if (res.status !== 200) throw await responseError(res, {what, notFound})
+    // Asked for one digest, the registry names another: it is lying (or broken), so nothing it
+    // serves is taken, even bytes that would hash right (as fetchManifest does for a resolve).
+    const claimed = header(res, 'docker-content-digest')
+    if (claimed !== undefined && claimed !== desc.digest) {
+      await discard(res)
+      throw new OciError('DIGEST_MISMATCH', `${this.location} says ${manifest ? 'manifest' : 'blob'} ${desc.digest} is ${claimed}: the Docker-Content-Digest of the answer is not the digest asked for`, {
+        suggestions: ['the registry (or a proxy in front of it) serves other content than it was asked for: check it before trusting anything it serves'],
+      })
+    }
     const declared = Number(header(res, 'content-length'))
     if (Number.isSafeInteger(declared) && declared > desc.size) {
       await discard(res)
       throw new OciError('SIZE_MISMATCH', `${this.location} serves ${declared} bytes for ${desc.digest}, the descriptor says ${desc.size}`)
     }
-    const body = manifest ? res.body : Readable.from(this.resumingBody(res, desc, request, what, opts))
+    const body = manifest ? Readable.from([await this.manifestBody(res, desc, request, what, opts)]) : Readable.from(this.resumingBody(res, desc, request, what, opts))
     return verifying(body, desc, this.location)
+  }
+
+  /**
+   * A manifest's bytes (small: read whole), asked again when the connection drops mid-body
+   * (transient errors only, bounded attempts), and a drop that outlasts them a classified,
+   * transient error: the raw socket error ("other side closed") must never reach the user.
+   */
+  private async manifestBody(first: HttpResponse, desc: Descriptor, request: () => Promise<HttpResponse>, what: string, opts: OpOptions): Promise<Buffer> {
+    let res = first
+    const policy = this.client.transport.retry
+    for (let failures = 0; ; ) {
+      try {
+        // One byte over the descriptor's size is enough for verifying() to say SIZE_MISMATCH.
+        return (await readLimited(res.body, desc.size + 1)).data
+      } catch (err) {
+        if (opts.signal?.aborted) throw abortError(opts.signal, what)
+        const c = classifyNetworkError(err, res.url, failures + 1)
+        failures++
+        if (!c.retryable || failures >= policy.attempts) throw c.error
+        await sleep(backoffDelay(failures, policy), opts.signal)
+        res = await request()
+        if (res.status !== 200) throw await responseError(res, {what})
+      }
+    }
   }
 
   /**

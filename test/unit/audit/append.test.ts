@@ -158,6 +158,22 @@ describe('audit/append', () => {
       })
     })
 
+    describe('when the first append of a new log was killed after recording its line in the anchor, before writing it', () => {
+      it('anchors the line the next append writes as the first, and the log verifies (found by test/e2e/crash.test.ts, import)', async () => {
+        const log = path.join(tmpdir(), 'audit.jsonl')
+        // What the killed append left: an empty log and an anchor whose pending first line never reached it.
+        const never = `sha256:${'a'.repeat(64)}`
+        fs.writeFileSync(log, '')
+        fs.writeFileSync(headPathFor(log), `${JSON.stringify({v: 1, seq: 0, hash: GENESIS_PREV, size: 0, first: never, pending: [{seq: 1, hash: never, size: 300}], time: '2025-03-01T10:00:00.000Z'})}\n`)
+        const r = await appendAudit('policy.signed', signed, {log})
+        expect(r.anchored, r.warnings.join('\n')).to.equal(true)
+        const head = JSON.parse(fs.readFileSync(headPathFor(log), 'utf8'))
+        expect(head.first).to.equal(lineHash(readLines(log)[0]!))
+        const v = await verifyChain(log)
+        expect(v.ok, JSON.stringify(v.firstBroken)).to.equal(true)
+      })
+    })
+
     describe('when the log does not match its anchor (tampering)', () => {
       it('still appends, but leaves the anchor as evidence and warns', async () => {
         const log = await buildLog(tmpdir(), 5)

@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
 
@@ -150,6 +151,20 @@ describe('copy', () => {
         await copy(src, 'v1', dst, 'v1', {referrers: true})
         expect(dst.count('push', g.manifest.desc.digest)).to.equal(0)
         expect(await store.exists(g.countersig.desc)).to.equal(true)
+      })
+
+      it('lists a referrer the destination layout holds but does not list (a writer killed between storing and listing it)', async () => {
+        const {g, src} = await sourceWithGraph()
+        const dir = path.join(tmpdir('aibox-copy-'), 'dst')
+        const store = await LayoutDirStore.open(dir, {create: true})
+        await copy(src, 'v1', store, 'v1')
+        // What a push killed after writing the signature's manifest blob leaves: the blob, no index.json entry.
+        fs.writeFileSync(path.join(dir, 'blobs', 'sha256', g.sig.desc.digest.slice('sha256:'.length)), g.sig.bytes)
+        expect(await store.predecessors(g.manifest.desc)).to.deep.equal([])
+        await copy(src, 'v1', store, 'v1', {referrers: true})
+        const again = await LayoutDirStore.open(dir)
+        expect((await again.predecessors(g.manifest.desc)).map((d) => d.digest).sort()).to.deep.equal([g.sig.desc.digest, g.approval.desc.digest].sort())
+        expect((await again.predecessors(g.sig.desc)).map((d) => d.digest)).to.deep.equal([g.countersig.desc.digest])
       })
 
       describe('when the source cannot list referrers', () => {

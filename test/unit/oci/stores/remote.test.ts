@@ -355,6 +355,23 @@ describe('RemoteRepository', function () {
         const e = await expectCode(r.push(a.manifest.desc, a.manifest.data), OciError, 'DIGEST_MISMATCH')
         expect(e.message).to.contain('changed its bytes')
       })
+
+      it('refuses a manifest or blob fetched by digest whose Docker-Content-Digest names other content, although its bytes are right', async () => {
+        const r = repo()
+        const a = artifact(['lied about'])
+        await pushArtifact(r, a, 'v1')
+        const lie = `sha256:${'0'.repeat(64)}`
+        proxy.addRule({method: 'GET', path: /\/manifests\/sha256:/, action: {setHeaders: {'docker-content-digest': lie}}})
+        const e = await expectCode(repo(r.repository).fetch(a.manifest.desc), OciError, 'DIGEST_MISMATCH')
+        expect(e.exit).to.equal(2)
+        expect(e.message).to.contain(`says manifest ${a.manifest.desc.digest} is ${lie}`)
+        proxy.addRule({method: 'GET', path: /\/blobs\/sha256:/, action: {setHeaders: {'docker-content-digest': lie}}})
+        const b = await expectCode(repo(r.repository).fetch(a.layers[0]!.desc), OciError, 'DIGEST_MISMATCH')
+        expect(b.message).to.contain(`says blob ${a.layers[0]!.desc.digest} is ${lie}`)
+        // Without the lie the same fetches succeed.
+        proxy.clearRules()
+        expect((await readAll(await repo(r.repository).fetch(a.manifest.desc), MAX_MANIFEST_BYTES)).equals(a.manifest.data)).to.equal(true)
+      })
     })
 
     describe('#delete', () => {
