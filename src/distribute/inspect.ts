@@ -94,6 +94,8 @@ export interface InspectPolicyResult {
     name: string | null
     version: string | null
     tier: string | null
+    /** metadata.tenant (null: none). */
+    tenant: string | null
     contentDigest: string
     /** Annotations disagreeing with the content, or content that is not a valid bundle. */
     problems: string[]
@@ -115,6 +117,7 @@ export async function inspectPolicyReference(target: ReadOnlyTarget, ref: string
     let name: string | null = null
     let version: string | null = null
     let tier: string | null = null
+    let tenant: string | null = null
     let contentDigest = layer.digest
     try {
       const data = await fetchAll(target, layer, MAX_DOCUMENT_BYTES)
@@ -123,17 +126,19 @@ export async function inspectPolicyReference(target: ReadOnlyTarget, ref: string
       name = b.name ?? null
       version = b.version ?? null
       tier = b.tier ?? null
+      tenant = b.tenant ?? null
       const say = (key: string, want: string | null) => {
         if (annotations[key] !== undefined && annotations[key] !== want) problems.push(`annotation ${key} is ${JSON.stringify(annotations[key])} but the content says ${JSON.stringify(want)}`)
       }
       say(ANNOTATION.title, name)
       say(ANNOTATION.version, version)
       say(ANNOTATION.tier, tier)
+      say(ANNOTATION.tenant, tenant)
       say(ANNOTATION.policyDigest, b.digest)
     } catch (err) {
       problems.push(errorMessage(err))
     }
-    policy = {name, version, tier, contentDigest, problems}
+    policy = {name, version, tier, tenant, contentDigest, problems}
   }
   const tree = desc.mediaType === MT.ociManifest || desc.mediaType === MT.ociIndex ? (await discoverReferrers(target, desc.digest, {signal: opts.signal, depth: 2})).referrers : []
   return {

@@ -36,6 +36,23 @@ export const SAMPLE_EVENTS: AuditEventInput[] = [
   {event: 'policy.exported', fields: {ref: '/media/usb/policies.tar', digest: D3, version: null, artifacts: [D1, D2], file: '/media/usb/policies.tar'}},
   {event: 'policy.imported', fields: {ref: '/media/usb/policies.tar', digest: D3, version: null, artifacts: [D1, D2], destination: 'oci:/srv/policies'}},
   {event: 'policy.emergency', fields: {ref: 'registry.example.com/policies/org:1.4.1', digest: D2, version: '1.4.1', keyId: 'SHA256:sec-team-key', reason: 'block exfil host', ticket: 'INC-8'}},
+  {
+    event: 'policy.tenant.cross-read',
+    fields: {
+      ref: 'registry.example.com/policies/beta:stable',
+      digest: D1,
+      version: '1.0.0',
+      reason: 'SEC-42: audit of tenant beta',
+      tenant: 'acme',
+      fromTenant: 'acme',
+      toTenant: 'beta',
+      operation: 'pull',
+      keyId: '0123456789abcdef',
+      key: 'tenant-admin',
+      statement: D2,
+      proof: '{"payloadType":"application/vnd.aibox.tenant-cross-read.v1+json","payload":"e30=","signatures":[{"sig":"AA=="}]}',
+    },
+  },
 ]
 
 /** A clock that starts at `start` and advances one minute per call. */
