@@ -29,6 +29,7 @@ export const START_FLAGS = {
   'override-verification': {type: 'boolean', summary: 'on a verification failure, load the last verified policy instead (needs --reason; logged; taints runs policy_override)'},
   'override-lock': {type: 'boolean', summary: 'with AIBOX_POLICY_LOCK=1, accept a weaker policy than the last loaded (needs --reason; logged; taints runs policy_override)'},
   reason: {type: 'string', helpValue: 'TEXT', summary: 'why you override (recorded in the audit log with who and when)'},
+  tenant: {type: 'string', helpValue: 'NAME', summary: 'the tenant to run as (default: AIBOX_TENANT, then tenant: in aibox.yaml): its own cache, only its own and tenant-global policies'},
   quiet: {type: 'boolean', char: 'q', summary: 'do not print the per-tier "policy … loaded from …" lines (warnings are still printed)'},
 } as const satisfies Record<string, StartFlagSpec>
 
@@ -43,6 +44,7 @@ export interface StartFlagValues {
   'override-verification'?: boolean
   'override-lock'?: boolean
   reason?: string
+  tenant?: string
   quiet?: boolean
   json?: boolean
 }
@@ -66,6 +68,7 @@ export function toStartOptions(flags: StartFlagValues): StartOptions {
     ...(flags['override-verification'] ? {overrideVerification: true} : {}),
     ...(flags['override-lock'] ? {overrideLock: true} : {}),
     ...(flags.reason !== undefined ? {reason: flags.reason} : {}),
+    ...(flags.tenant !== undefined ? {tenant: flags.tenant} : {}),
   }
 }
 
@@ -82,6 +85,8 @@ export const processIo: StartIo = {
 /** The human summary printed on stdout when there is no command. */
 export function summaryLines(r: StartResult): string[] {
   const lines = [`effective policy ${r.effective.digest} (${r.version})`, `  file: ${r.effective.file}`]
+  // README "Tenants": the tenant context comes first, where nobody misses it.
+  if (r.tenant !== undefined) lines.unshift(`tenant ${r.tenant}`)
   if (r.effective.output) lines.push(`  written to: ${r.effective.output}`)
   lines.push(`  source: ${r.source}${r.stalenessSeconds > 0 ? `, stale by ${r.stalenessSeconds}s` : ''}`)
   if (r.taint) lines.push(`  TAINTED policy_override (${r.taint.override} override by ${r.taint.actor} at ${r.taint.since}: ${r.taint.reason})`)
@@ -175,6 +180,7 @@ export async function runStart(flags: StartFlagValues, command: string[], io: St
       })
     }
     const outcome = await startPolicy({...toStartOptions(flags), onWarning: (m) => io.stderr(`warning: ${m}\n`)})
+    if (command.length > 0 && outcome.result.tenant !== undefined) io.stderr(`tenant ${outcome.result.tenant}\n`)
     if (!flags.quiet) for (const l of outcome.lines) io.stderr(`${l}\n`)
     if (command.length > 0) return await execCommand(command, {...process.env, ...outcome.env}, io)
     if (json) io.stdout(`${JSON.stringify(outcome.result, null, 2)}\n`)
