@@ -12,10 +12,11 @@ import path from 'node:path'
 
 import {expect} from 'chai'
 
+import {openVerifiedArchive} from '../../src/distribute/index.js'
 import {loadTrustPolicy} from '../../src/trust/index.js'
 import {verifyCrossRead} from '../../src/tenant/index.js'
 import {type CliOptions, type CliResult, aibox as run} from '../helpers/cli.js'
-import {KEY, ORG_BASELINE, PUB} from '../helpers/policy-fixtures.js'
+import {KEY, ORG_BASELINE, PUB, publicKey} from '../helpers/policy-fixtures.js'
 import {expectOutputSchema} from '../helpers/schemas.js'
 import {writeFile} from '../helpers/start-fixtures.js'
 import {listFiles, tmpdir} from '../helpers/tmp.js'
@@ -103,6 +104,9 @@ scopes:
       expect(none.json.annotations).to.not.have.property('dev.aibox.policy.tenant')
       const human = await ok(['inspect', layout('acme')])
       expect(human.stdout).to.match(/^tenant +acme$/m)
+      const hash = await ok(['bundle', 'hash', p('bundles', 'acme.yaml'), '--json'])
+      expectOutputSchema('bundle-hash', hash.json)
+      expect(hash.json.tenant).to.equal('acme')
     })
 
     it('refuses an invalid tenant name in the bundle with its location', async () => {
@@ -207,6 +211,13 @@ scopes:
     })
 
     it('records the tenants in the seal and imports them into the tenant\'s cache, where start finds them', async () => {
+      const sealed = await openVerifiedArchive(archive, {keys: [publicKey('alice'), publicKey('carol')]})
+      try {
+        const policies = sealed.seal.predicate.artifacts.filter((a) => a.kind === 'policy')
+        expect(policies.map((a) => a.tenant).sort()).to.deep.equal(['acme', 'tenant-global'])
+      } finally {
+        await sealed.close()
+      }
       const keys = ['--key', PUB('alice'), '--key', PUB('carol')]
       const r = await ok(['import', archive, '--cache', '--cache-dir', p('site-cache'), ...keys, '--tenant', 'acme', '--json'])
       expectOutputSchema('import', r.json)
