@@ -128,6 +128,9 @@ scopes:
       expect(fs.existsSync(path.join(cacheRoot, 'state.json'))).to.equal(false)
       const human = await ok(['start'], {cwd: dir})
       expect(human.stdout.split('\n')[0]).to.equal('tenant acme')
+      // The oclif command (used for --help and with AIBOX_NO_FAST_START=1) takes the same flag and says the same.
+      const oclif = await ok(['start', '--tenant', 'acme', '--json'], {cwd: project(layout('acme')), env: {AIBOX_NO_FAST_START: '1'}})
+      expect(oclif.json).to.include({tenant: 'acme', cache: path.join(cacheRoot, 'tenants', 'acme')})
       const withCommand = await ok(['start', '--', 'sh', '-c', 'echo "tenant=$AIBOX_TENANT"'], {cwd: dir})
       expect(withCommand.stdout).to.equal('tenant=acme\n')
       expect(withCommand.stderr.split('\n')[0]).to.equal('tenant acme')
