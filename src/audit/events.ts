@@ -168,7 +168,7 @@ export const AUDIT_EVENTS: {readonly [E in AuditEventName]: EventSpec} = {
       reason: req('string'),
       fromTenant: req('string'),
       toTenant: req('string'),
-      operation: req(['pull', 'inspect', 'verify', 'export']),
+      operation: req(['pull', 'inspect', 'verify', 'export', 'copy']),
       keyId: req('string'),
       key: opt('string'),
       statement: req('digest'),

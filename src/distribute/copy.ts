@@ -7,6 +7,7 @@
 import {copy as copyEngine, type CopyGraphOptions} from '../oci/copy.js'
 import {isOciError} from '../oci/errors.js'
 import type {Descriptor} from '../oci/target.js'
+import {policyTenantOf} from './inspect.js'
 import {legacySignatureTag} from './referrers.js'
 import {type OpenOptions, openForRead, openForWrite, requireSelector, withDigest, withTag} from './targets.js'
 
@@ -19,6 +20,11 @@ export interface CopyPolicyOptions {
   sourceOptions?: OpenOptions
   destinationOptions?: OpenOptions
   onProgress?: CopyGraphOptions['onProgress']
+  /**
+   * Called with the source manifest and the tenant its policy content names (undefined for a policy
+   * without one, or another artifact) before anything is copied: the cross-tenant check (src/tenant).
+   */
+  authorize?: (root: {reference: string; digest: string; tenant?: string}) => Promise<void>
   signal?: AbortSignal
 }
 
@@ -63,6 +69,11 @@ export async function copyPolicy(options: CopyPolicyOptions): Promise<CopyPolicy
         onSkipped: () => {
           skipped++
         },
+      }
+      if (options.authorize) {
+        const desc = await src.target.resolve(sel, {signal: options.signal})
+        const tenant = await policyTenantOf(src.target, desc, {signal: options.signal})
+        await options.authorize({reference: withDigest(src.reference, desc.digest), digest: desc.digest, ...(tenant !== undefined ? {tenant} : {})})
       }
       const root = await copyEngine(src.target, sel, dst.target, dstRef, hooks)
       let legacy: string | undefined

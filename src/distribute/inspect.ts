@@ -104,6 +104,25 @@ export interface InspectPolicyResult {
   verified: false
 }
 
+/**
+ * The metadata.tenant of the policy artifact `desc` as its content says (read, not verified: for
+ * the cross-tenant check of commands that copy without verifying), or undefined for a policy
+ * without a tenant and for anything that is not a policy artifact.
+ */
+export async function policyTenantOf(target: ReadOnlyTarget, desc: Descriptor, opts: {signal?: AbortSignal} = {}): Promise<string | undefined> {
+  if (desc.mediaType !== MT.ociManifest) return undefined
+  const parsed = parseManifest(await fetchAll({fetch: (d) => target.fetch(d, {signal: opts.signal})}, desc), desc, target.location)
+  const m = parsed.kind === 'manifest' ? parsed.manifest : undefined
+  const layer = m?.layers[0]
+  if (!m || m.artifactType !== MT.policyBundle || layer?.mediaType !== MT.policyBundle) return undefined
+  const data = await fetchAll({fetch: (d) => target.fetch(d, {signal: opts.signal})}, layer, MAX_DOCUMENT_BYTES)
+  try {
+    return loadBundleText(data, `${target.location}@${desc.digest} (policy layer)`, {format: 'json', accept: ['aibox-bundle']}).tenant
+  } catch {
+    return undefined // not a valid bundle: nobody can verify or use it, and it claims no tenant
+  }
+}
+
 export async function inspectPolicyReference(target: ReadOnlyTarget, ref: string, opts: {signal?: AbortSignal} = {}): Promise<InspectPolicyResult> {
   const desc = await target.resolve(ref, {signal: opts.signal})
   const bytes = await fetchAll(target, desc)

@@ -27,7 +27,7 @@ import {GLOBAL_TENANT, TENANT_ADMIN_ROLE, assertTrustTenant} from './tenant.js'
 /** The DSSE payload type of a cross-tenant read statement. */
 export const CROSS_READ_PAYLOAD_TYPE = 'application/vnd.aibox.tenant-cross-read.v1+json'
 
-export type ReadOperation = 'pull' | 'inspect' | 'verify' | 'export'
+export type ReadOperation = 'pull' | 'inspect' | 'verify' | 'export' | 'copy'
 
 /** The explicit admin scope a caller offers for a cross-tenant read. */
 export interface TenantAdminScope {

@@ -261,6 +261,9 @@ scopes:
       await refused(['verify', layout('beta'), '--key', PUB('alice')], 5, 'CROSS_TENANT', {env: {AIBOX_TENANT: 'acme'}})
       await refused(['export', layout('beta'), '-o', p('never.tar'), '--key', KEY('carol'), '--tenant', 'acme'], 5, 'CROSS_TENANT')
       expect(fs.existsSync(p('never.tar'))).to.equal(false)
+      await refused(['bundle', 'inspect', layout('beta'), '--tenant', 'acme'], 5, 'CROSS_TENANT')
+      await refused(['copy', layout('beta'), `oci:${p('never-copy')}:stable`, '--tenant', 'acme'], 5, 'CROSS_TENANT')
+      expect(fs.existsSync(p('never-copy'))).to.equal(false)
       const j = await aibox(['pull', layout('beta'), '--trust', p('trust.yaml'), '--tenant', 'acme', '-o', out, '--json'])
       expect(j.code).to.equal(5)
       expectOutputSchema('error', j.json)
@@ -294,7 +297,7 @@ scopes:
       expect(audited.stdout).to.match(/ok|valid|intact/i)
     })
 
-    it('allows inspect, verify and export with the admin scope too, each logged', async () => {
+    it('allows inspect, verify, export and copy with the admin scope too, each logged', async () => {
       const before = events().length
       await ok(['inspect', layout('beta'), '--tenant', 'acme', ...admin('ci'), '--trust', p('trust.yaml')])
       const v = await ok(['verify', layout('beta'), '--trust', p('trust.yaml'), '--tenant', 'acme', ...admin('ci'), '--json'])
@@ -302,8 +305,11 @@ scopes:
       const x = await ok(['export', layout('beta'), '-o', p('admin.tar'), '--key', KEY('carol'), '--tenant', 'acme', ...admin('ci'), '--trust', p('trust.yaml'), '--json'])
       expectOutputSchema('export', x.json)
       expect(x.json.crossTenant[0]).to.include({toTenant: 'beta', operation: 'export'})
+      const c = await ok(['copy', layout('beta'), `oci:${p('admin-copy')}:stable`, '--tenant', 'acme', ...admin('ci'), '--trust', p('trust.yaml'), '--json'])
+      expectOutputSchema('copy', c.json)
+      expect(c.json.crossTenant).to.include({toTenant: 'beta', operation: 'copy'})
       const reads = events().slice(before).filter((e) => e.event === 'policy.tenant.cross-read')
-      expect(reads.map((e) => e.operation)).to.deep.equal(['inspect', 'verify', 'export'])
+      expect(reads.map((e) => e.operation)).to.deep.equal(['inspect', 'verify', 'export', 'copy'])
     })
 
     it('refuses a key without the tenant-admin role, an untrusted key, and a missing reason, logging nothing', async () => {
