@@ -46,6 +46,12 @@ export async function copyPolicy(options: CopyPolicyOptions): Promise<CopyPolicy
   const src = await openForRead(options.source, options.sourceOptions)
   try {
     const sel = requireSelector(src)
+    // Before the destination is opened (a layout would be created): nothing is written when refused.
+    if (options.authorize) {
+      const desc = await src.target.resolve(sel, {signal: options.signal})
+      const tenant = await policyTenantOf(src.target, desc, {signal: options.signal})
+      await options.authorize({reference: withDigest(src.reference, desc.digest), digest: desc.digest, ...(tenant !== undefined ? {tenant} : {})})
+    }
     const dst = await openForWrite(options.destination, options.destinationOptions ?? options.sourceOptions)
     try {
       const referrers = options.referrers ?? true
@@ -69,11 +75,6 @@ export async function copyPolicy(options: CopyPolicyOptions): Promise<CopyPolicy
         onSkipped: () => {
           skipped++
         },
-      }
-      if (options.authorize) {
-        const desc = await src.target.resolve(sel, {signal: options.signal})
-        const tenant = await policyTenantOf(src.target, desc, {signal: options.signal})
-        await options.authorize({reference: withDigest(src.reference, desc.digest), digest: desc.digest, ...(tenant !== undefined ? {tenant} : {})})
       }
       const root = await copyEngine(src.target, sel, dst.target, dstRef, hooks)
       let legacy: string | undefined
