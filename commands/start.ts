@@ -1,7 +1,7 @@
 import {Flags, type Interfaces} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base.js'
-import {START_FLAGS, type StartFlagSpec, type StartFlagValues, bannerOf, execCommand, splitAtDashDash, summaryLines, toStartOptions} from '../src/start/cli.js'
+import {START_FLAGS, type StartFlagSpec, type StartFlagValues, bannerOf, execCommand, finisher, manifestEnv, runRecord, splitAtDashDash, summaryLines, toStartOptions} from '../src/start/cli.js'
 import {startPolicy} from '../src/start/run.js'
 import type {StartResult} from '../src/start/types.js'
 
@@ -48,10 +48,12 @@ Exit codes: 0 ok, 1 usage or invalid configuration, 2 verification failed (signa
     }
     if (command.length > 0 && outcome.result.tenant !== undefined) process.stderr.write(`tenant ${outcome.result.tenant}\n`)
     if (!values.quiet) for (const l of outcome.lines) process.stderr.write(`${l}\n`)
+    const manifest = runRecord(values, outcome.result, command)
     if (command.length > 0) {
-      process.exitCode = await execCommand(command, {...process.env, ...outcome.env})
+      process.exitCode = await execCommand(command, {...process.env, ...outcome.env, ...manifestEnv(manifest)}, undefined, finisher(manifest))
       return undefined
     }
+    manifest?.finish(0)
     for (const l of summaryLines(outcome.result)) this.log(l)
     return outcome.result
   }

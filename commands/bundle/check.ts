@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base.js'
 import {refuse} from '../../src/cli/outcome.js'
-import {analyzeStack, canonicalJson, type EffectivePolicyDocument, effectiveDigest, effectivePolicy, loadBundle, loosenedError, tierLabel, type Violation, writeOutputFile} from '../../src/bundle/index.js'
+import {analyzeStack, canonicalJson, selectProfile, type EffectivePolicyDocument, effectiveDigest, effectivePolicy, loadBundle, loosenedError, tierLabel, type Violation, writeOutputFile} from '../../src/bundle/index.js'
 
 export interface CheckCommandResult {
   ok: boolean
@@ -22,6 +22,7 @@ export default class Check extends BaseCommand<CheckCommandResult> {
     '<%= config.bin %> <%= command.id %> --base org/baseline.yaml teams/alpha/policy.yaml',
     '<%= config.bin %> <%= command.id %> --base org/baseline.yaml --base teams/alpha/policy.yaml projects/webapp/aibox/policy.yaml --effective',
     '<%= config.bin %> <%= command.id %> --base org/baseline.yaml --base teams/alpha/policy.yaml aibox/policy.yaml -o effective.json --json',
+    '<%= config.bin %> <%= command.id %> --base org/baseline.yaml --profile audit-strict teams/alpha/policy.yaml',
   ]
   static override args = {
     child: Args.string({description: 'the policy to check (team or project)', required: true}),
@@ -31,12 +32,14 @@ export default class Check extends BaseCommand<CheckCommandResult> {
     effective: Flags.boolean({description: 'print the effective (merged) policy when the check passes', default: false}),
     output: Flags.string({char: 'o', description: 'write the effective policy (canonical JSON) to this file when the check passes'}),
     force: Flags.boolean({description: 'replace an existing output file', default: false}),
+    profile: Flags.string({description: "check against the org baseline with this profile of it selected (org + profile + team + project; README \"Profiles\")", helpValue: 'NAME'}),
   }
 
   async run(): Promise<CheckCommandResult> {
     const {args, flags} = await this.parse(Check)
     const files = [...(flags.base ?? []), args.child]
-    const bundles = files.map((f) => loadBundle(f))
+    let bundles = files.map((f) => loadBundle(f))
+    if (flags.profile !== undefined) bundles = [...selectProfile(bundles[0]!, flags.profile, '--profile').stack, ...bundles.slice(1)]
     const a = analyzeStack(bundles)
     const stack = a.stack.map((b) => ({file: b.file, tier: b.tier!, digest: b.digest}))
     if (!a.ok) {

@@ -66,6 +66,8 @@ export interface AuditEventFields {
     from?: string
     /** True while a policy override taints runs (seed 000: "taint policy_override until reverted"). */
     tainted?: boolean
+    /** The org policy profile loaded (README "Profiles"). */
+    profile?: string
   }
   'policy.refused': AuditSubject & {reason: string; code: string; tier?: PolicyTier}
   'policy.rollback': AuditSubject & {from: string; incident: string; approvals?: string[]}
@@ -76,6 +78,12 @@ export interface AuditEventFields {
   'policy.imported': AuditSubject & {artifacts: string[]; destination?: string}
   'policy.emergency': AuditSubject & {keyId: string; reason: string; incident?: string; ticket?: string}
   'audit.repaired': AuditSubject & {reason: string; quarantine: string; bytes: number; sha256: string}
+  /** README "Profiles": aibox start loaded another profile than the last one (from = the old profile). */
+  'policy.profile.changed': AuditSubject & {profile: string; weaker?: boolean; ticket?: string; approvers?: string[]; approvals?: string[]}
+  /** aibox start refused a weaker profile (policy lock, or no approved change). */
+  'policy.profile.refused': AuditSubject & {profile: string; reason: string; code: string}
+  /** aibox profile set recorded a profile change (ticket, reason, approvers of a weaker one). */
+  'policy.profile.set': AuditSubject & {profile: string; reason: string; ticket: string; weaker: boolean; approvers?: string[]; approvals?: string[]}
   'policy.tenant.cross-read': AuditSubject & {
     reason: string
     fromTenant: string
@@ -128,7 +136,7 @@ export const AUDIT_EVENTS: {readonly [E in AuditEventName]: EventSpec} = {
   },
   'policy.loaded': {
     summary: 'aibox start loaded a verified policy stack (source registry|cache|import, staleness, per-tier digests and signers)',
-    fields: {source: req(['registry', 'cache', 'import']), stalenessSeconds: req('integer'), tiers: req('tiers'), from: opt('string'), tainted: opt('boolean')},
+    fields: {source: req(['registry', 'cache', 'import']), stalenessSeconds: req('integer'), tiers: req('tiers'), from: opt('string'), tainted: opt('boolean'), profile: opt('string')},
   },
   'policy.refused': {
     summary: 'aibox start refused a policy (verification failure, loosening, rollback); reason and error code',
@@ -178,6 +186,18 @@ export const AUDIT_EVENTS: {readonly [E in AuditEventName]: EventSpec} = {
   'audit.repaired': {
     summary: 'aibox moved an incomplete last line (an interrupted append) to the quarantine file',
     fields: {reason: req('string'), quarantine: req('string'), bytes: req('integer'), sha256: req('digest')},
+  },
+  'policy.profile.changed': {
+    summary: 'aibox start loaded another org policy profile than the last one (from = the old profile; a weaker one with its ticket and approvers)',
+    fields: {profile: req('string'), weaker: opt('boolean'), ticket: opt('string'), approvers: opt('string[]'), approvals: opt('string[]')},
+  },
+  'policy.profile.refused': {
+    summary: 'aibox start refused a profile weaker than the last loaded one (AIBOX_POLICY_LOCK=1, or no approved change)',
+    fields: {profile: req('string'), reason: req('string'), code: req('string')},
+  },
+  'policy.profile.set': {
+    summary: 'aibox profile set recorded a profile change with its change ticket and reason (and the approvers of a weaker profile)',
+    fields: {profile: req('string'), reason: req('string'), ticket: req('string'), weaker: req('boolean'), approvers: opt('string[]'), approvals: opt('string[]')},
   },
 }
 

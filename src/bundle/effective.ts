@@ -23,9 +23,10 @@ import {analyzeStack, compareCallStacks, loosenedError} from './tighten.js'
 export interface EffectivePolicyDocument {
   apiVersion: 'aibox.dev/v1'
   kind: 'EffectivePolicy'
-  stack: Array<{tier?: Tier; name?: string; version?: string; digest: string}>
+  stack: Array<{tier?: Tier; name?: string; version?: string; profile?: string; digest: string}>
   policy: SandboxPolicy
-  rules: Array<CallRule & {tier?: Tier}>
+  /** `profile`: a rule of the selected profile overlay, a call tier of its own after the org's rules. */
+  rules: Array<CallRule & {tier?: Tier; profile?: string}>
   defaultVerdict: Verdict
 }
 
@@ -52,10 +53,11 @@ export function effectivePolicy(stack: readonly LoadedBundle[]): EffectivePolicy
       if (b.tier) e.tier = b.tier
       if (b.name) e.name = b.name
       if (b.version) e.version = b.version
+      if (b.profile !== undefined) e.profile = b.profile
       return e
     }),
     policy: layerToPolicy(a.layer),
-    rules: a.stack.flatMap((b) => b.rules.map((r) => (b.tier ? {...r, tier: b.tier} : {...r}))),
+    rules: a.stack.flatMap((b) => b.rules.map((r) => ({...r, ...(b.tier ? {tier: b.tier} : {}), ...(b.profile !== undefined ? {profile: b.profile} : {})}))),
     defaultVerdict: stackDefault(a.callTiers).verdict,
   }
   return doc
@@ -76,12 +78,16 @@ export function resolveEffective(stack: readonly LoadedBundle[]): ResolvedEffect
 /** The call tiers of an effective policy (its rules grouped by tier, in order). */
 export function effectiveCallTiers(doc: EffectivePolicyDocument, file = 'effective policy'): CallTier[] {
   const tiers: CallTier[] = []
+  const keys: string[] = []
   for (const r of doc.rules) {
-    const {tier, ...rule} = r
-    let t = tiers.find((x) => x.origin.tier === tier)
+    const {tier, profile, ...rule} = r
+    // A profile's rules decide as a tier of their own (first match there, a deny from any tier wins).
+    const key = `${tier ?? ''}\u0000${profile ?? ''}`
+    let t = tiers[keys.indexOf(key)]
     if (!t) {
       t = {origin: {tier, file}, rules: []}
       tiers.push(t)
+      keys.push(key)
     }
     ;(t.rules as CallRule[]).push(rule as CallRule)
   }

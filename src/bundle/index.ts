@@ -22,6 +22,7 @@ export {type Decision, evaluateCall, evaluateCommand, type EvalTarget} from './e
 export {scaffoldBundle, type Scaffold, toYaml} from './init.js'
 export {compareCodePoints, isObject, type JsonObject, type JsonValue} from './json.js'
 export {type Origin, tierLabel, type Violation, violationMessage} from './layers.js'
+export {type ProfileSelection, profileNames, profileOverlay, profileProblems, selectProfile} from './profiles.js'
 export {detectKind, loadBundle, loadBundleText, type LoadOptions} from './load.js'
 export {argMatches, argvMatches, globMatches, hostCovers, joinCommand, normalizePath, pathCovers, splitCommand} from './match.js'
 export * from './model.js'

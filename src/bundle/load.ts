@@ -8,8 +8,9 @@ import {type Problem, ValidationError} from '../errors.js'
 import {canonicalBytes, sha256Digest} from './canonical.js'
 import {isObject, type JsonObject, own, pointer} from './json.js'
 import {isPathMatcher, normalizePath} from './match.js'
-import {type CallRule, type DocumentKind, type HelmBundleRule, KIND_LABEL, type LoadedBundle, RESOURCE_KEYS, type SandboxPolicy, type Tier, TTL_KEYS, type Verdict} from './model.js'
+import {type CallRule, type DocumentKind, type HelmBundleRule, KIND_LABEL, type LoadedBundle, type ProfileDef, RESOURCE_KEYS, type SandboxPolicy, type Tier, TTL_KEYS, type Verdict} from './model.js'
 import {type DocFormat, type ParsedDocument, parseDocument, readSource, sortProblems} from './parse.js'
+import {profileProblems} from './profiles.js'
 import {SCHEMA_IDS, validateDocument} from './schema.js'
 import {parseDuration, parseQuantity} from './units.js'
 
@@ -56,6 +57,11 @@ export function loadBundleText(input: string | Uint8Array, file: string, options
   const bundle = normalise(doc, value, kind, options)
   problems.push(...semanticProblems(doc, bundle, options).filter((p) => !reported.has(p.pointer)))
   if (problems.length > 0) throw invalid(file, problems)
+  // Profiles must tighten the org policy and be listed weakest first (proven, not declared).
+  if (bundle.profiles !== undefined && bundle.tier === 'org') {
+    const pp = profileProblems(bundle)
+    if (pp.length > 0) throw invalid(file, pp)
+  }
   return bundle
 }
 
@@ -121,6 +127,17 @@ function normalise(doc: ParsedDocument, v: JsonObject, kind: DocumentKind, optio
       if (isObject(own(v, 'policy'))) out.policy = own(v, 'policy') as unknown as SandboxPolicy
       out.rules = arr('rules').filter(isObject) as unknown as CallRule[]
       if (own(v, 'defaultVerdict') !== undefined) out.defaultVerdict = own(v, 'defaultVerdict') as Verdict
+      if (Array.isArray(own(v, 'profiles'))) {
+        out.profiles = arr('profiles')
+          .filter(isObject)
+          .map((p) => {
+            const def: ProfileDef = {name: own(p, 'name') as string, rules: Array.isArray(own(p, 'rules')) ? ((own(p, 'rules') as unknown[]).filter(isObject) as unknown as CallRule[]) : []}
+            if (typeof own(p, 'description') === 'string') def.description = own(p, 'description') as string
+            if (isObject(own(p, 'policy'))) def.policy = own(p, 'policy') as unknown as SandboxPolicy
+            return def
+          })
+      }
+      if (typeof own(v, 'defaultProfile') === 'string') out.defaultProfile = own(v, 'defaultProfile') as string
       break
     case 'aibox-policy':
       out.policy = v as unknown as SandboxPolicy
@@ -161,53 +178,64 @@ function semanticProblems(doc: ParsedDocument, b: LoadedBundle, options: LoadOpt
   if (b.kind === 'aibox-bundle' && options.tier && b.tier && options.tier !== b.tier) {
     add('/metadata/tier', `metadata.tier is ${JSON.stringify(b.tier)} but the file is used as the ${options.tier} tier`)
   }
-  const p = b.policy
-  if (p && isObject(p as unknown)) {
-    const allow = Array.isArray(p.network?.allow) ? p.network!.allow : []
-    const ids = new Map<string, number>()
-    allow.forEach((e, i) => {
-      if (!isObject(e as unknown) || typeof e.id !== 'string') return
-      const first = ids.get(e.id)
-      if (first !== undefined) add(`${root}/network/allow/${i}/id`, `duplicate network.allow id ${JSON.stringify(e.id)} (first at entry ${first})`)
-      else ids.set(e.id, i)
-      // The org tier is the root of every stack: there is no parent entry to inherit from.
-      if (b.tier === 'org') {
-        if (e.hosts === undefined) add(`${root}/network/allow/${i}`, `network.allow[${e.id}] has no hosts (an org baseline entry cannot inherit them)`)
-        if (e.ports === undefined) add(`${root}/network/allow/${i}`, `network.allow[${e.id}] has no ports (an org baseline entry cannot inherit them)`)
-      }
-    })
-    const rules = Array.isArray(p.tools?.rules) ? p.tools!.rules : []
-    const seen = new Map<string, number>()
-    rules.forEach((r, i) => {
-      if (!isObject(r as unknown) || !Array.isArray(r.match)) return
-      const k = JSON.stringify(r.match)
-      const first = seen.get(k)
-      if (first !== undefined) add(`${root}/tools/rules/${i}/match`, `tools rule ${i} repeats the match of rule ${first} and can never apply (first match wins)`)
-      else seen.set(k, i)
-    })
-    for (const k of RESOURCE_KEYS) {
-      const q = p.resources?.[k]
-      if (q !== undefined && (typeof q === 'string' || typeof q === 'number') && parseQuantity(q) === undefined) {
-        add(`${root}/resources/${k}`, `${JSON.stringify(q)} is not a Kubernetes quantity`)
-      }
+  checkPolicy(b.policy, root, b.tier === 'org', add)
+  const ruleList = b.kind === 'helm-bundle' ? (b.helmRules ?? []).map((r) => r.id) : b.rules.map((r) => r.id)
+  checkRules(ruleList, b.rules, b.kind === 'helm-policy' ? 'name' : 'id', [], doc, add)
+  if (b.kind === 'aibox-bundle') profileDefinitionProblems(doc, b, add)
+  return out
+}
+
+type AddProblem = (ptr: string, message: string, preferKey?: boolean) => void
+
+/** The sandbox-policy checks of a `policy:` block (or a profile's overlay at `root`). */
+function checkPolicy(p: SandboxPolicy | undefined, root: string, isOrgRoot: boolean, add: AddProblem): void {
+  if (!p || !isObject(p as unknown)) return
+  const allow = Array.isArray(p.network?.allow) ? p.network!.allow : []
+  const ids = new Map<string, number>()
+  allow.forEach((e, i) => {
+    if (!isObject(e as unknown) || typeof e.id !== 'string') return
+    const first = ids.get(e.id)
+    if (first !== undefined) add(`${root}/network/allow/${i}/id`, `duplicate network.allow id ${JSON.stringify(e.id)} (first at entry ${first})`)
+    else ids.set(e.id, i)
+    // The org tier is the root of every stack: there is no parent entry to inherit from.
+    if (isOrgRoot) {
+      if (e.hosts === undefined) add(`${root}/network/allow/${i}`, `network.allow[${e.id}] has no hosts (an org baseline entry cannot inherit them)`)
+      if (e.ports === undefined) add(`${root}/network/allow/${i}`, `network.allow[${e.id}] has no ports (an org baseline entry cannot inherit them)`)
     }
-    for (const k of TTL_KEYS) {
-      const d = p.credentials?.[k]
-      if (typeof d === 'string' && parseDuration(d) === undefined) add(`${root}/credentials/${k}`, `${JSON.stringify(d)} is not a Go duration`)
+  })
+  const rules = Array.isArray(p.tools?.rules) ? p.tools!.rules : []
+  const seen = new Map<string, number>()
+  rules.forEach((r, i) => {
+    if (!isObject(r as unknown) || !Array.isArray(r.match)) return
+    const k = JSON.stringify(r.match)
+    const first = seen.get(k)
+    if (first !== undefined) add(`${root}/tools/rules/${i}/match`, `tools rule ${i} repeats the match of rule ${first} and can never apply (first match wins)`)
+    else seen.set(k, i)
+  })
+  for (const k of RESOURCE_KEYS) {
+    const q = p.resources?.[k]
+    if (q !== undefined && (typeof q === 'string' || typeof q === 'number') && parseQuantity(q) === undefined) {
+      add(`${root}/resources/${k}`, `${JSON.stringify(q)} is not a Kubernetes quantity`)
     }
   }
-  const ruleList = b.kind === 'helm-bundle' ? (b.helmRules ?? []).map((r) => r.id) : b.rules.map((r) => r.id)
-  const ruleKey = b.kind === 'helm-policy' ? 'name' : 'id'
+  for (const k of TTL_KEYS) {
+    const d = p.credentials?.[k]
+    if (typeof d === 'string' && parseDuration(d) === undefined) add(`${root}/credentials/${k}`, `${JSON.stringify(d)} is not a Go duration`)
+  }
+}
+
+/** Unique rule ids and normalised path matchers of a rule list at `base` (e.g. [] or ['profiles', 0]). */
+function checkRules(ids: unknown[], rules: CallRule[], ruleKey: string, base: Array<string | number>, doc: ParsedDocument, add: AddProblem): void {
   const firstAt = new Map<string, number>()
-  ruleList.forEach((id, i) => {
+  ids.forEach((id, i) => {
     if (typeof id !== 'string') return
     const first = firstAt.get(id)
     if (first !== undefined) {
-      const line = doc.locate(pointer(['rules', first, ruleKey]))?.line
-      add(pointer(['rules', i, ruleKey]), `duplicate rule ${ruleKey} ${JSON.stringify(id)} (first at rules[${first}]${line ? `, line ${line}` : ''})`)
+      const line = doc.locate(pointer([...base, 'rules', first, ruleKey]))?.line
+      add(pointer([...base, 'rules', i, ruleKey]), `duplicate rule ${ruleKey} ${JSON.stringify(id)} (first at rules[${first}]${line ? `, line ${line}` : ''})`)
     } else firstAt.set(id, i)
   })
-  b.rules.forEach((r, i) => {
+  rules.forEach((r, i) => {
     const args = r.match && isObject(r.match as unknown) && isObject(r.match.args as unknown) ? r.match.args! : undefined
     if (!args) return
     for (const name of Object.keys(args)) {
@@ -216,8 +244,29 @@ function semanticProblems(doc: ParsedDocument, b: LoadedBundle, options: LoadOpt
       const value = 'equals' in m ? m.equals : 'startsWith' in m ? m.startsWith : undefined
       if (typeof value !== 'string' || !isPathMatcher(m)) continue
       const norm = normalizePath(value) + (value.endsWith('/') && value !== '/' ? '/' : '')
-      if (norm !== value) add(pointer(['rules', i, 'match', 'args', name]), `path ${JSON.stringify(value)} is not normalised (write ${JSON.stringify(norm)})`)
+      if (norm !== value) add(pointer([...base, 'rules', i, 'match', 'args', name]), `path ${JSON.stringify(value)} is not normalised (write ${JSON.stringify(norm)})`)
     }
   })
-  return out
+}
+
+/** Profiles (README "Profiles"): org tier only, unique names, a defaultProfile that exists, and each overlay checked like a policy. */
+function profileDefinitionProblems(doc: ParsedDocument, b: LoadedBundle, add: AddProblem): void {
+  const profiles = b.profiles
+  if (profiles === undefined) {
+    if (b.defaultProfile !== undefined) add('/defaultProfile', `defaultProfile ${JSON.stringify(b.defaultProfile)} names a profile, but the bundle defines no profiles`, true)
+    return
+  }
+  if (b.tier !== undefined && b.tier !== 'org') add('/profiles', `only the org tier may define profiles (this bundle is the ${b.tier} tier): profiles are the org admin's catalog`, true)
+  const names = new Map<string, number>()
+  profiles.forEach((p, i) => {
+    checkPolicy(p.policy, `/profiles/${i}/policy`, false, add)
+    checkRules(p.rules.map((r) => r.id), p.rules, 'id', ['profiles', i], doc, add)
+    if (typeof p.name !== 'string') return
+    const first = names.get(p.name)
+    if (first !== undefined) add(`/profiles/${i}/name`, `duplicate profile name ${JSON.stringify(p.name)} (first at profiles[${first}], line ${doc.locate(`/profiles/${first}/name`)?.line ?? '?'})`)
+    else names.set(p.name, i)
+  })
+  if (b.defaultProfile !== undefined && !names.has(b.defaultProfile)) {
+    add('/defaultProfile', `defaultProfile ${JSON.stringify(b.defaultProfile)} is not a profile of this bundle (profiles: ${[...names.keys()].join(', ')})`)
+  }
 }

@@ -89,6 +89,18 @@ export const KIND_LABEL: Record<DocumentKind, string> = {
   'helm-policy': 'HELM policy file',
 }
 
+/**
+ * A named policy profile of the org bundle (README "Profiles"): an overlay on the org policy
+ * that may only tighten it. The org bundle lists them weakest first.
+ */
+export interface ProfileDef {
+  name: string
+  description?: string
+  /** Overlay in the v1 layout: omitted fields inherit the org policy. */
+  policy?: SandboxPolicy
+  rules: CallRule[]
+}
+
 /** A validated, normalised policy document. */
 export interface LoadedBundle {
   /** The path as the user gave it (messages quote it unchanged). */
@@ -113,6 +125,11 @@ export interface LoadedBundle {
   /** Rules of a HELM PolicyBundle. */
   helmRules?: HelmBundleRule[]
   defaultVerdict?: Verdict
+  /** Org tier only: the profiles it defines, weakest first. */
+  profiles?: ProfileDef[]
+  defaultProfile?: string
+  /** Set on the overlay of a selected profile (a layer between org and team; profiles.ts). */
+  profile?: string
   /** The parse, for source positions. */
   source: ParsedDocument
 }

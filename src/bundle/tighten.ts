@@ -28,12 +28,17 @@ export interface StackAnalysis extends CheckResult {
  */
 export function assignTiers(bundles: readonly LoadedBundle[]): LoadedBundle[] {
   let prev: Tier | undefined
-  return bundles.map((b) => {
+  let prevProfile = false
+  return bundles.map((b, i) => {
     const tier = b.tier ?? (prev === undefined ? 'org' : TIERS[TIERS.indexOf(prev) + 1])
     if (!tier) {
       throw new InputError('TOO_MANY_TIERS', `${b.file}: a stack has at most three tiers (org, team, project)`, {suggestions: ['pass the org baseline, then the team policy, then the project policy']})
     }
-    if (prev !== undefined && TIERS.indexOf(tier) <= TIERS.indexOf(prev)) {
+    // A profile overlay (profiles.ts) is a layer of the org tier right after the org bundle.
+    const overlay = b.profile !== undefined && tier === 'org' && i === 1 && prev === 'org' && !prevProfile
+    prevProfile = b.profile !== undefined
+    if (b.profile !== undefined && !overlay) throw new InputError('PROFILE_POSITION', `${b.file}: a profile overlay must directly follow the org bundle it belongs to`)
+    if (prev !== undefined && !overlay && TIERS.indexOf(tier) <= TIERS.indexOf(prev)) {
       throw new InputError('TIER_ORDER', `${b.file} is a ${tier} tier but comes after a ${prev} tier; give the files from org to project`, {
         suggestions: ['order the files org, team, project (for check: --base ORG --base TEAM CHILD)'],
       })

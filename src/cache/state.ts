@@ -98,6 +98,9 @@ export interface StackTier {
 export interface StackMemo {
   effective: string
   tiers: StackTier[]
+  /** The org profile this effective policy was built with (README "Profiles"), and the org's catalog, weakest first. */
+  profile?: string
+  profiles?: string[]
   /** RFC 3339, for least-recently-used pruning. */
   usedAt: string
 }
@@ -106,7 +109,7 @@ export interface StackMemo {
 export interface Taint {
   taint: 'policy_override'
   /** What was overridden: a verification failure (the cache was used), or the policy lock (a weaker policy was loaded). */
-  override: 'verification' | 'lock'
+  override: 'verification' | 'lock' | 'profile'
   reason: string
   actor: string
   since: string
@@ -114,6 +117,24 @@ export interface Taint {
   effective: string
   /** For a lock override: the stronger effective policy loaded before it; the taint lifts when a policy at least as strict is loaded. */
   baseline?: string
+  /** For a profile override: the profile loaded before the weaker one; the taint lifts when one at least as strict is loaded. */
+  baselineProfile?: string
+  /** A profile taint in force under this (verification or lock) one: restored when this one lifts. */
+  previous?: Taint
+}
+
+/** A profile change recorded by `aibox profile set` (README "Profiles"); the next start that loads `to` after `from` consumes it. */
+export interface ProfileChange {
+  from: string | null
+  to: string
+  ticket: string
+  reason: string
+  actor: string
+  at: string
+  weaker: boolean
+  /** Who approved a change to a weaker profile (trust-policy key names) and the approval files' sha256 digests. */
+  approvers: string[]
+  approvals: string[]
 }
 
 /** What one configured stack (its tier references) loaded last. */
@@ -121,6 +142,10 @@ export interface ProfileState {
   refs: {org?: string; team?: string; project?: string}
   last?: {effective: string; version: string; loadedAt: string; source: string; tiers: StackTier[]}
   taint?: Taint
+  /** The org profile loaded last, and its position in the catalog then (0 = weakest). */
+  profile?: {name: string; rank: number; loadedAt: string}
+  /** A change recorded by `aibox profile set`, not loaded yet. */
+  change?: ProfileChange
 }
 
 export interface CacheState {
@@ -197,7 +222,16 @@ export function parseState(text: string, problems: string[] = []): CacheState {
     if (!isObj(p) || !isObj(p.refs)) continue
     const profile: ProfileState = {refs: p.refs as ProfileState['refs']}
     if (isObj(p.last) && isDigest(p.last.effective) && isTime(p.last.loadedAt) && Array.isArray(p.last.tiers)) profile.last = p.last as unknown as ProfileState['last']
-    if (isObj(p.taint) && isDigest(p.taint.effective) && isStr(p.taint.reason)) profile.taint = p.taint as unknown as Taint
+    if (isObj(p.taint) && isDigest(p.taint.effective) && isStr(p.taint.reason)) {
+      profile.taint = p.taint as unknown as Taint
+      const prev = p.taint.previous
+      if (prev !== undefined && !(isObj(prev) && prev.override === 'profile' && isDigest(prev.effective) && isStr(prev.reason))) delete profile.taint.previous
+    }
+    if (isObj(p.profile) && isStr(p.profile.name) && Number.isSafeInteger(p.profile.rank) && isTime(p.profile.loadedAt)) profile.profile = p.profile as unknown as ProfileState['profile']
+    const c = p.change
+    if (isObj(c) && isStr(c.to) && (c.from === null || isStr(c.from)) && isStr(c.ticket) && isStr(c.reason) && isStr(c.actor) && isTime(c.at) && typeof c.weaker === 'boolean' && Array.isArray(c.approvers) && Array.isArray(c.approvals)) {
+      profile.change = c as unknown as ProfileChange
+    }
     state.profiles[k] = profile
   }
   return state

@@ -47,6 +47,10 @@ export interface RawStartConfig {
   airgap?: boolean
   audit?: string
   registry?: {plainHttp?: boolean; insecure?: boolean; caFile?: string | string[]; timeout?: string}
+  /** The org profile to load (README "Profiles"); AIBOX_PROFILE overrides it for one run. */
+  profile?: string
+  /** The change ticket of the last `aibox profile set`. */
+  profileTicket?: string
 }
 
 export type TierSource =
@@ -79,6 +83,9 @@ export interface StartConfig {
   airgap: boolean
   audit: string
   registry: {plainHttp?: boolean; insecure?: boolean; caFile?: string[]; timeout: string; timeoutMs: number}
+  /** aibox.yaml `profile:` (AIBOX_PROFILE is applied by aibox start, not here). */
+  profile?: string
+  profileTicket?: string
 }
 
 const UNIT_MS: Record<string, number> = {ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000}
@@ -196,6 +203,8 @@ export function resolveConfig(raw: RawStartConfig, file: string, foundBy: StartC
       timeout,
       timeoutMs: parseDurationMs(timeout)!,
     },
+    ...(raw.profile !== undefined ? {profile: raw.profile} : {}),
+    ...(raw.profileTicket !== undefined ? {profileTicket: raw.profileTicket} : {}),
   }
 }
 

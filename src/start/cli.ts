@@ -6,6 +6,7 @@
 import os from 'node:os'
 
 import {AiboxError, EXIT, InputError, errorMessage} from '../errors.js'
+import {type RunManifest, startRunRecord} from './manifest.js'
 import {aiboxErrorOf, startPolicy} from './run.js'
 import type {StartOptions, StartResult} from './types.js'
 
@@ -29,6 +30,7 @@ export const START_FLAGS = {
   'override-verification': {type: 'boolean', summary: 'on a verification failure, load the last verified policy instead (needs --reason; logged; taints runs policy_override)'},
   'override-lock': {type: 'boolean', summary: 'with AIBOX_POLICY_LOCK=1, accept a weaker policy than the last loaded (needs --reason; logged; taints runs policy_override)'},
   reason: {type: 'string', helpValue: 'TEXT', summary: 'why you override (recorded in the audit log with who and when)'},
+  manifest: {type: 'string', helpValue: 'FILE', summary: 'write a run record (JSON: profile, policy digest, tiers, taint, command, exit status) before the command runs and complete it after (default: AIBOX_RUN_MANIFEST)'},
   tenant: {type: 'string', helpValue: 'NAME', summary: 'the tenant to run as (default: AIBOX_TENANT, then tenant: in aibox.yaml): its own cache, only its own and tenant-global policies'},
   quiet: {type: 'boolean', char: 'q', summary: 'do not print the per-tier "policy … loaded from …" lines (warnings are still printed)'},
 } as const satisfies Record<string, StartFlagSpec>
@@ -44,6 +46,7 @@ export interface StartFlagValues {
   'override-verification'?: boolean
   'override-lock'?: boolean
   reason?: string
+  manifest?: string
   tenant?: string
   quiet?: boolean
   json?: boolean
@@ -89,6 +92,8 @@ export function summaryLines(r: StartResult): string[] {
   if (r.tenant !== undefined) lines.unshift(`tenant ${r.tenant}`)
   if (r.effective.output) lines.push(`  written to: ${r.effective.output}`)
   lines.push(`  source: ${r.source}${r.stalenessSeconds > 0 ? `, stale by ${r.stalenessSeconds}s` : ''}`)
+  if (r.profile !== undefined) lines.push(`  profile: ${r.profile}`)
+  if (r.manifest) lines.push(`  run record: ${r.manifest}`)
   if (r.taint) lines.push(`  TAINTED policy_override (${r.taint.override} override by ${r.taint.actor} at ${r.taint.since}: ${r.taint.reason})`)
   return lines
 }
@@ -131,7 +136,7 @@ export function exitCodeOf(err: unknown): number {
  * on. SIGINT and SIGQUIT from a terminal reach the command directly (same process group), so they
  * are only kept from killing aibox before the command has ended.
  */
-export async function execCommand(command: readonly string[], env: NodeJS.ProcessEnv, io: StartIo = processIo): Promise<number> {
+export async function execCommand(command: readonly string[], env: NodeJS.ProcessEnv, io: StartIo = processIo, onExit?: (status: number, signal: NodeJS.Signals | null) => void): Promise<number> {
   const {spawn} = await import('node:child_process')
   return new Promise((resolve) => {
     const child = spawn(command[0]!, command.slice(1), {stdio: 'inherit', env})
@@ -148,12 +153,15 @@ export async function execCommand(command: readonly string[], env: NodeJS.Proces
       cleanup()
       const code = err.code === 'ENOENT' ? 127 : 126
       io.stderr(`aibox start: cannot run ${command[0]}: ${err.code === 'ENOENT' ? 'command not found' : err.message}\n`)
+      onExit?.(code, null)
       resolve(code)
     })
     child.on('exit', (code, signal) => {
       cleanup()
       if (signal) {
         const n = os.constants.signals[signal] ?? 0
+        // Before the signal is re-raised on this process (which ends it): e.g. complete the run record.
+        onExit?.(128 + n, signal)
         try {
           process.kill(process.pid, signal)
         } catch {
@@ -162,9 +170,36 @@ export async function execCommand(command: readonly string[], env: NodeJS.Proces
         resolve(128 + n)
         return
       }
+      onExit?.(code ?? 1, null)
       resolve(code ?? 1)
     })
   })
+}
+
+/** The run record of --manifest (else AIBOX_RUN_MANIFEST), written before the command runs; undefined without either. */
+export function runRecord(flags: StartFlagValues, result: StartResult, command: readonly string[]): RunManifest | undefined {
+  const file = flags.manifest ?? (process.env.AIBOX_RUN_MANIFEST || undefined)
+  if (file === undefined) return undefined
+  const m = startRunRecord(file, result, command)
+  result.manifest = m.file
+  return m
+}
+
+/** AIBOX_RUN_MANIFEST and AIBOX_RUN_ID for the command, when there is a run record. */
+export function manifestEnv(m: RunManifest | undefined): Record<string, string> {
+  return m ? {AIBOX_RUN_MANIFEST: m.file, AIBOX_RUN_ID: m.record.runId} : {}
+}
+
+/** Completes the run record when the command ends; a failure to write it is reported, not fatal (the command has run). */
+export function finisher(m: RunManifest | undefined, io: StartIo = processIo): ((status: number, signal: NodeJS.Signals | null) => void) | undefined {
+  if (!m) return undefined
+  return (status, signal) => {
+    try {
+      m.finish(status, signal)
+    } catch (err) {
+      io.stderr(`warning: ${errorMessage(err)}\n`)
+    }
+  }
 }
 
 /**
@@ -182,7 +217,9 @@ export async function runStart(flags: StartFlagValues, command: string[], io: St
     const outcome = await startPolicy({...toStartOptions(flags), onWarning: (m) => io.stderr(`warning: ${m}\n`)})
     if (command.length > 0 && outcome.result.tenant !== undefined) io.stderr(`tenant ${outcome.result.tenant}\n`)
     if (!flags.quiet) for (const l of outcome.lines) io.stderr(`${l}\n`)
-    if (command.length > 0) return await execCommand(command, {...process.env, ...outcome.env}, io)
+    const manifest = runRecord(flags, outcome.result, command)
+    if (command.length > 0) return await execCommand(command, {...process.env, ...outcome.env, ...manifestEnv(manifest)}, io, finisher(manifest, io))
+    manifest?.finish(EXIT.OK)
     if (json) io.stdout(`${JSON.stringify(outcome.result, null, 2)}\n`)
     else io.stdout(`${summaryLines(outcome.result).join('\n')}\n`)
     return EXIT.OK

@@ -19,6 +19,9 @@
  *    runs are tainted `policy_override` until a load verifies again. `AIBOX_POLICY_LOCK=1` refuses a
  *    weaker effective policy than the last loaded one (exit 5) unless `--override-lock --reason`,
  *    which taints runs until a policy at least as strict as the one before is loaded.
+ * 5b. The org profile (README "Profiles"; profile-gate.ts): a profile weaker than the one this
+ *    stack loaded last is refused (PROFILE_LOCKED with the lock, else PROFILE_CHANGE_UNAPPROVED)
+ *    unless `aibox profile set` recorded an approved change; then runs are tainted until reverted.
  * 6. Every load is one `policy.loaded` audit event (with `policy.rollback`, `policy.override`,
  *    `policy.override.reverted` before it in the same append); refusals are `policy.refused` or
  *    `policy.lock.refused`.
@@ -40,6 +43,7 @@ import type {RemoteRepositoryOptions} from '../oci/stores/remote.js'
 import {assertTenantPolicy, assertTrustTenant, resolveTenant, tenantCacheDir, tenantOwns} from '../tenant/tenant.js'
 import {writeFileAtomicSync} from '../util/atomic.js'
 import {type ObservedDescriptor, type ProbeResult, probeLayout, probeRegistry} from './probe.js'
+import {type ProfileDecision, applyProfile, decideProfile} from './profile-gate.js'
 import type {StartOptions, StartResult, StartTaint, StartTierResult, TierLoadSource} from './types.js'
 
 type Heavy = typeof import('./heavy.js')
@@ -217,6 +221,10 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   for (const t of config.tiers) refs[t.tier] = t.kind === 'file' ? t.path : t.ref
   const pid = profileKey(refs)
   const actor = defaultActor(env)
+  // The org profile (README "Profiles"): AIBOX_PROFILE for this run, else aibox.yaml, else the org's default.
+  const envProfile = env.AIBOX_PROFILE?.trim()
+  const requestedProfile = envProfile || config.profile
+  const requestedBy = envProfile ? 'AIBOX_PROFILE' : `${config.file}: profile`
   const events: AuditEventInput[] = []
   /** `policy.rollback` events: logged only when the load they belong to succeeds. */
   const rollbackEvents: AuditEventInput[] = []
@@ -363,7 +371,11 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
     return {ctx: p.ctx, kind: 'cached', confirmed: p.confirmed, entry: p.entry, stack: stackTierOf(p.entry, p.ctx)}
   }
 
-  const keyOf = (loaded: Loaded[]) => stackKey(loaded.map((l) => ({tier: l.stack.tier, digest: l.kind === 'file' ? l.rawDigest! : l.entry!.digest})))
+  const keyOf = (loaded: Loaded[]) => {
+    const k = stackKey(loaded.map((l) => ({tier: l.stack.tier, digest: l.kind === 'file' ? l.rawDigest! : l.entry!.digest})))
+    // Each requested profile has its own effective policy; the org's default keeps the plain key.
+    return requestedProfile === undefined ? k : `sha256:${sha256Hex(`${k}\u0000profile=${requestedProfile}`)}`
+  }
 
   const profileOf = (state: CacheState): ProfileState => (state.profiles[pid] ??= {refs})
 
@@ -383,11 +395,44 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
       if (loaded[i]?.kind === 'file') loaded[i]!.stack = {...t, ref: loaded[i]!.stack.ref}
     })
     staleNotes(plans)
-    return {loaded, effective: memo.effective, effBytes, key, memoTiers: memo.tiers}
+    return {loaded, effective: memo.effective, effBytes, key, memoTiers: memo.tiers, ...profileOfMemo(memo)}
   }
 
   let taintNow: Taint | undefined
-  let reverted: Taint | undefined
+  /** Taints lifted by this load (a profile taint and another override's can lift together). */
+  let reverted: Taint[] = []
+  /** The profile gate's audit events of the committed load (policy.profile.changed, policy.override). */
+  let profileEvents: AuditEventInput[] = []
+  /** The taint of a weaker profile loaded now (its warning). */
+  let profileTaintNew: Taint | undefined
+  const gate = (state: CacheState, o: Done): ProfileDecision =>
+    decideProfile(state.profiles[pid], {...(o.profile !== undefined ? {profile: o.profile} : {}), profiles: o.profiles ?? []}, {lockOn, effective: o.effective, actor, now})
+  const refusalOf = (d: Extract<ProfileDecision, {kind: 'refuse'}>, o: Done): AuditEventInput => ({
+    event: 'policy.profile.refused',
+    fields: {ref: refs.org ?? null, digest: o.effective, version: stackVersion(o.loaded.map((l) => l.stack)), from: d.from, profile: o.profile!, reason: d.error.message.split('\n')[0]!, code: d.error.code},
+  })
+  /** Applies a profile change to the state and notes its audit events; true when the state changed. */
+  const applyGate = (d: ProfileDecision, o: Done, profile: ProfileState): boolean => {
+    profileEvents = []
+    profileTaintNew = undefined
+    if (d.kind !== 'change') return false
+    applyProfile(profile, d, now)
+    const version = stackVersion(o.loaded.map((l) => l.stack))
+    const subject = {ref: refs.org ?? null, digest: o.effective, version}
+    if (d.from !== undefined) {
+      const c = d.change
+      profileEvents.push({
+        event: 'policy.profile.changed',
+        fields: {...subject, from: d.from, profile: d.to, ...(d.weaker ? {weaker: true} : {}), ...(c ? {ticket: c.ticket, reason: c.reason, approvers: c.approvers, approvals: c.approvals} : {})},
+      })
+    }
+    if (d.taint) {
+      profileTaintNew = d.taint
+      profileEvents.push({event: 'policy.override', fields: {...subject, from: d.from!, reason: d.taint.reason, override: 'profile', taint: 'policy_override'}})
+    }
+    if (d.reverted) reverted.push(d.reverted)
+    return true
+  }
   let previous: string | undefined
   let overrideUsed = false
 
@@ -409,15 +454,18 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
     }
     const profile = profileOf(state)
     previous = undefined
-    reverted = undefined
+    reverted = []
+    const d = gate(state, o)
+    if (d.kind === 'refuse') throw d.error
+    if (applyGate(d, o, profile)) changed = true
     if (profile.last?.effective !== o.effective) {
       previous = profile.last?.effective
       profile.last = {effective: o.effective, version: stackVersion(o.loaded.map((l) => l.stack)), loadedAt: now.toISOString(), source: sourceOf(o.loaded), tiers: o.loaded.map((l) => l.stack)}
       changed = true
     }
     if (profile.taint?.override === 'verification' && o.loaded.every((l) => l.confirmed)) {
-      reverted = profile.taint
-      delete profile.taint
+      reverted.push(profile.taint)
+      liftTaint(profile)
       changed = true
     }
     taintNow = profile.taint
@@ -428,6 +476,11 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   let outcome = lightOutcome(state0, decide(state0))
   if (outcome) {
     const o = outcome
+    const d = gate(state0, o)
+    if (d.kind === 'refuse') {
+      await audit([refusalOf(d, o)])
+      throw d.error
+    }
     if (touch(o, state0)) await cache.update((state) => ({result: undefined, changed: touch(o, state)}))
   } else {
     // 4. Under the cache lock: fetch, verify, check, commit. Another start may have done it
@@ -454,10 +507,11 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
           loaded.forEach((l, i) => {
             if (l.kind === 'file') l.stack = {...l.stack, name: bundles[i]!.name ?? null, version: bundles[i]!.version ?? null, digest: bundles[i]!.digest, contentDigest: bundles[i]!.digest}
           })
-          const eff = h.effectiveOf(bundles)
+          const sel = h.selectProfile(bundles[0]!, requestedProfile, requestedBy)
+          const eff = h.effectiveOf([...sel.stack, ...bundles.slice(1)])
           cache.putEffective(eff.canonical, eff.digest)
           effBytes = Buffer.from(eff.canonical, 'utf8')
-          memo = {effective: eff.digest, tiers: loaded.map((l) => l.stack), usedAt: now.toISOString()}
+          memo = {effective: eff.digest, tiers: loaded.map((l) => l.stack), usedAt: now.toISOString(), ...(sel.profile !== undefined ? {profile: sel.profile, profiles: sel.profiles} : {})}
           state.stacks[key] = memo
         } else {
           loaded.forEach((l, i) => {
@@ -467,9 +521,18 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         }
         const profile = profileOf(state)
         const last = profile.last
+        const doneNow: Done = {loaded, effective: memo.effective, effBytes, key, memoTiers: memo.tiers, ...profileOfMemo(memo)}
+        // The profile gate first (README "Profiles"): a weaker profile is refused before the lock compares digests.
+        const pd = gate(state, doneNow)
+        let profileRefused = false
+        if (pd.kind === 'refuse') {
+          events.push(refusalOf(pd, doneNow))
+          lockRefusal = pd.error
+          profileRefused = true
+        }
         // The policy lock: never weaker than the last loaded, unless overridden (seed 000).
         let lockOverride = false
-        if (lockOn && last && last.effective !== memo.effective) {
+        if (!profileRefused && lockOn && last && last.effective !== memo.effective) {
           const prevBytes = cache.readEffective(last.effective)
           let weaker: string[] | undefined
           if (!prevBytes) weaker = [`the last loaded effective policy ${last.effective} is missing from the cache, so the new one cannot be shown to be as strict`]
@@ -504,7 +567,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
         }
         if (lockOverride) {
           const baseline = profile.taint?.override === 'lock' && profile.taint.baseline ? profile.taint.baseline : last!.effective
-          profile.taint = {taint: 'policy_override', override: 'lock', reason: reason!, actor, since: now.toISOString(), effective: memo.effective, baseline}
+          profile.taint = {taint: 'policy_override', override: 'lock', reason: reason!, actor, since: now.toISOString(), effective: memo.effective, baseline, ...keptProfileTaint(profile.taint)}
           overrideUsed = true
           events.push({event: 'policy.override', fields: {ref: refs.org ?? null, digest: memo.effective, version: stackVersion(loaded.map((l) => l.stack)), from: last!.effective, reason: reason!, override: 'lock', taint: 'policy_override'}})
         } else if (profile.taint) {
@@ -520,14 +583,15 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
             }
           }
           if (lift) {
-            reverted = t
-            delete profile.taint
+            reverted.push(t)
+            liftTaint(profile)
           }
         }
         if (last?.effective !== memo.effective) previous = last?.effective
         profile.last = {effective: memo.effective, version: stackVersion(loaded.map((l) => l.stack)), loadedAt: now.toISOString(), source: sourceOf(loaded), tiers: loaded.map((l) => l.stack)}
+        applyGate(pd, doneNow, profile)
         taintNow = profile.taint
-        return {result: {kind: 'done' as const, done: {loaded, effective: memo.effective, effBytes, key, memoTiers: memo.tiers}}, changed: true}
+        return {result: {kind: 'done' as const, done: doneNow}, changed: true}
       } catch (err) {
         if (!isVerificationFailure(err)) throw err
         // Nothing of this load is committed: a rollback accepted for one tier did not happen.
@@ -542,13 +606,13 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
           err.suggestions = [...(err.suggestions ?? []), '--override-verification can only fall back to a policy this stack loaded before, and the cache holds none']
           return {result: {kind: 'refused' as const, error: err}, changed: false}
         }
-        profile.taint = {taint: 'policy_override', override: 'verification', reason: reason!, actor, since: now.toISOString(), effective: last.effective}
+        profile.taint = {taint: 'policy_override', override: 'verification', reason: reason!, actor, since: now.toISOString(), effective: last.effective, ...keptProfileTaint(profile.taint)}
         taintNow = profile.taint
         overrideUsed = true
         warn(`verification failed (${err.code}: ${err.message.split('\n')[0]}); --override-verification: loading the last verified policy ${last.effective} (${last.version}) instead; runs are tainted policy_override`)
         events.push({event: 'policy.override', fields: {ref: refs.org ?? null, digest: last.effective, version: last.version, reason: reason!, override: 'verification', taint: 'policy_override'}})
         const loaded: Loaded[] = last.tiers.map((t) => ({ctx: contexts.find((c) => c.source.tier === t.tier) ?? contexts[0]!, kind: 'cached', confirmed: false, stack: t}))
-        return {result: {kind: 'done' as const, done: {loaded, effective: last.effective, effBytes: bytes, key: '', memoTiers: last.tiers, staleFrom: last.loadedAt}}, changed: true}
+        return {result: {kind: 'done' as const, done: {loaded, effective: last.effective, effBytes: bytes, key: '', memoTiers: last.tiers, staleFrom: last.loadedAt, ...(profile.profile ? {profile: profile.profile.name} : {})}}, changed: true}
       }
     })
     if (full.kind === 'refused') {
@@ -627,8 +691,10 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   const version = stackVersion(o.loaded.map((l) => l.stack))
   const source = sourceOf(o.loaded)
   events.unshift(...rollbackEvents)
-  if (reverted) {
-    events.push({event: 'policy.override.reverted', fields: {ref: refs.org ?? null, digest: o.effective, version, taint: 'policy_override', reason: reverted.override === 'verification' ? 'the policy verified again at its source' : 'a policy at least as strict as before the lock override was loaded'}})
+  events.push(...profileEvents)
+  for (const r of reverted) {
+    const why = r.override === 'verification' ? 'the policy verified again at its source' : r.override === 'profile' ? `profile '${o.profile}' is at least as strict as '${r.baselineProfile}', loaded before the weaker profile` : 'a policy at least as strict as before the lock override was loaded'
+    events.push({event: 'policy.override.reverted', fields: {ref: refs.org ?? null, digest: o.effective, version, taint: 'policy_override', reason: why}})
   }
   events.push({
     event: 'policy.loaded',
@@ -641,12 +707,15 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
       tiers: o.loaded.map((l) => tierLoad(l.stack)),
       ...(previous ? {from: previous} : {}),
       ...(taintNow ? {tainted: true} : {}),
+      ...(o.profile !== undefined ? {profile: o.profile} : {}),
     },
   })
   await audit(events)
 
   const taint: StartTaint | undefined = taintNow ? {taint: taintNow.taint, override: taintNow.override, reason: taintNow.reason, actor: taintNow.actor, since: taintNow.since} : undefined
-  if (taint && !overrideUsed) warn(`runs are tainted policy_override: ${taint.override} override by ${taint.actor} at ${taint.since} (${taint.reason}); it lifts when ${taint.override === 'verification' ? 'the policy verifies again at its source' : 'a policy as strict as before is loaded'}`)
+  const lifts = taint?.override === 'verification' ? 'the policy verifies again at its source' : taint?.override === 'profile' ? `a profile at least as strict as '${taintNow!.baselineProfile}' is loaded` : 'a policy as strict as before is loaded'
+  if (taint && !overrideUsed && !profileTaintNew) warn(`runs are tainted policy_override: ${taint.override} override by ${taint.actor} at ${taint.since} (${taint.reason}); it lifts when ${lifts}`)
+  if (profileTaintNew) warn(`profile '${o.profile}' is weaker than '${profileTaintNew.baselineProfile}': loaded with the approved change (${profileTaintNew.reason}); runs are tainted policy_override until a profile at least as strict as '${profileTaintNew.baselineProfile}' is loaded`)
   const result: StartResult = {
     ...(tenant !== undefined ? {tenant} : {}),
     config: config.file,
@@ -655,6 +724,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
     stalenessSeconds: staleness,
     effective: {digest: o.effective, file: effFile, ...(output ? {output} : {})},
     version,
+    ...(o.profile !== undefined ? {profile: o.profile} : {}),
     tiers,
     ...(previous ? {previous} : {}),
     tainted: Boolean(taint),
@@ -669,8 +739,11 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
     AIBOX_POLICY_SOURCE: source,
   }
   if (taint) childEnv.AIBOX_POLICY_TAINT = taint.taint
+  if (o.profile !== undefined) childEnv.AIBOX_POLICY_PROFILE = o.profile
   if (tenant !== undefined) childEnv.AIBOX_TENANT = tenant
-  return {result, env: childEnv, lines: tiers.map(humanLine)}
+  const lines = tiers.map(humanLine)
+  if (o.profile !== undefined) lines.splice(1, 0, `profile ${o.profile}${o.profiles?.length ? ` (${o.profiles.join(' < ')})` : ''}`)
+  return {result, env: childEnv, lines}
 }
 
 interface Done {
@@ -681,6 +754,25 @@ interface Done {
   memoTiers: StackTier[]
   /** For an override fallback: when the loaded policy was last loaded (its staleness). */
   staleFrom?: string
+  /** The org profile loaded, and the org's catalog (weakest first). */
+  profile?: string
+  profiles?: string[]
+}
+
+/** A profile taint stays under another override's taint (README "Profiles"): restored when that one lifts. */
+function keptProfileTaint(t: Taint | undefined): {previous?: Taint} {
+  const p = t?.override === 'profile' ? t : t?.previous
+  return p ? {previous: p} : {}
+}
+
+/** Lifts the taint in force, restoring a profile taint kept under it. */
+function liftTaint(profile: ProfileState): void {
+  if (profile.taint?.previous) profile.taint = profile.taint.previous
+  else delete profile.taint
+}
+
+function profileOfMemo(memo: StackMemo): {profile?: string; profiles?: string[]} {
+  return memo.profile !== undefined ? {profile: memo.profile, profiles: memo.profiles ?? []} : {}
 }
 
 function sourceOf(loaded: Loaded[]): 'registry' | 'cache' | 'import' {

@@ -49,7 +49,7 @@ export interface StartTierResult extends StackTier {
 
 export interface StartTaint {
   taint: 'policy_override'
-  override: 'verification' | 'lock'
+  override: 'verification' | 'lock' | 'profile'
   reason: string
   actor: string
   since: string
@@ -68,6 +68,8 @@ export interface StartResult {
   effective: {digest: string; file: string; output?: string}
   /** `name@version` of every tier, org first (AIBOX_POLICY_VERSION). */
   version: string
+  /** The org policy profile loaded (README "Profiles"; AIBOX_POLICY_PROFILE), when the org defines profiles. */
+  profile?: string
   tiers: StartTierResult[]
   /** The effective policy loaded before this one, when this load changed it. */
   previous?: string
@@ -75,5 +77,7 @@ export interface StartResult {
   taint?: StartTaint
   /** Freshness requests made (registry HEADs, layout index reads). */
   requests: number
+  /** The run record written (--manifest, AIBOX_RUN_MANIFEST). */
+  manifest?: string
   warnings: string[]
 }

@@ -55,6 +55,13 @@ export const SAMPLE_EVENTS: AuditEventInput[] = [
   },
 ]
 
+/** The profile events (README "Profiles"), apart so that logs cycling through SAMPLE_EVENTS keep their shape. */
+export const PROFILE_SAMPLE_EVENTS: AuditEventInput[] = [
+  {event: 'policy.profile.set', fields: {ref: 'registry.example.com/policies/org:stable', digest: null, version: null, from: 'audit-strict', profile: 'dev-fast', reason: 'profiling the build', ticket: 'CHG-12', weaker: true, approvers: ['carol'], approvals: [D3]}},
+  {event: 'policy.profile.changed', fields: {ref: 'registry.example.com/policies/org:stable', digest: D1, version: '1.4.0', from: 'audit-strict', profile: 'dev-fast', weaker: true, ticket: 'CHG-12', reason: 'profiling the build', approvers: ['carol']}},
+  {event: 'policy.profile.refused', fields: {ref: 'registry.example.com/policies/org:stable', digest: D1, version: '1.4.0', from: 'audit-strict', profile: 'dev-fast', reason: 'AIBOX_POLICY_LOCK=1 refuses a weaker profile', code: 'PROFILE_LOCKED'}},
+]
+
 /** A clock that starts at `start` and advances one minute per call. */
 export function steppingClock(start = Date.UTC(2025, 0, 1)): () => Date {
   let t = start - 60_000

@@ -254,12 +254,17 @@ function sniffCompression(head: Buffer): 'none' | 'gzip' | string {
 }
 
 /** Converts stream-level failures (tar-stream, zlib) into precise layout errors. */
-function scanError(err: unknown, location: string, signal?: AbortSignal): AiboxError {
+function scanError(err: unknown, location: string, signal?: AbortSignal, gz = false): AiboxError {
   if (err instanceof AiboxError) return err
   if (signal?.aborted) return abortError(signal, `reading ${location}`)
   const msg = (err as Error)?.message ?? String(err)
   const code = (err as NodeJS.ErrnoException)?.code
-  if (msg === 'Unexpected end of data') return invalid(location, 'archive is truncated: it ends in the middle of an entry')
+  // A plain tar that ends inside a header or an entry's padding is a truncated file, refused like
+  // one that ends inside an entry's data (the size check above): the same cut must give the same
+  // error wherever it falls. Inside a gzip stream the cut is a corrupt stream instead.
+  if (msg === 'Unexpected end of data') {
+    return gz ? invalid(location, 'archive is truncated: it ends in the middle of an entry') : unsafe(location, 'archive is truncated: it ends in the middle of an entry (truncated file)')
+  }
   if (/Invalid tar header|Header exceeds max size|Invalid header/.test(msg)) return invalid(location, `not a valid tar archive (${msg})`)
   if (code === 'Z_BUF_ERROR' || code === 'Z_DATA_ERROR' || /unexpected end of file|incorrect header check|invalid/i.test(msg)) {
     return invalid(location, `gzip stream is corrupt or truncated (${msg})`)
@@ -391,10 +396,10 @@ export class LayoutTarStore implements ReadOnlyGraphTarget, TagLister {
       extract.destroy()
       source.destroy()
       await fed
-      throw scanError(err, loc, opts.signal)
+      throw scanError(err, loc, opts.signal, gz)
     }
     await fed
-    if (feedError !== undefined) throw scanError(feedError, loc, opts.signal)
+    if (feedError !== undefined) throw scanError(feedError, loc, opts.signal, gz)
 
     if (layoutBytes === undefined) {
       throw invalid(loc, files.size === 0 && entries === 0 ? 'archive is empty' : 'no oci-layout file: this is not an OCI image layout archive (a docker save archive has manifest.json instead)')

@@ -118,7 +118,7 @@ describe('load', () => {
         expect(problemsOf('bad/non-string-keys.yaml')).to.have.length(3)
       })
       it('refuses __proto__ as an unknown key without polluting anything', () => {
-        expect(problemsOf('bad/proto-keys.json')).to.deep.equal(['bad/proto-keys.json:3:2 /__proto__: unknown key "__proto__"; allowed here: apiVersion, kind, metadata, policy, rules, defaultVerdict'])
+        expect(problemsOf('bad/proto-keys.json')).to.deep.equal(['bad/proto-keys.json:3:2 /__proto__: unknown key "__proto__"; allowed here: apiVersion, kind, metadata, policy, rules, defaultVerdict, profiles, defaultProfile'])
         expect(({} as {isAdmin?: boolean}).isAdmin).to.equal(undefined)
       })
       it('refuses a document that is no known kind', () => {

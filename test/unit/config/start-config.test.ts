@@ -71,6 +71,14 @@ describe('config: aibox.yaml', () => {
       expect(text).to.contain('3 /policy/team the team tier must be a signed policy reference')
       expect(text).to.contain("5 /keys give either 'trust' (a trust policy) or 'keys' (public key files), not both")
     })
+    it('reads profile and profileTicket (README "Profiles") and refuses a profile that is no DNS label', async () => {
+      const dir = tmpdir()
+      const file = write(dir, 'aibox.yaml', 'policy:\n  org: oci:x:stable\nkeys: [a.pub]\nprofile: audit-strict\nprofileTicket: CHG-1\n')
+      const c = await loadStartConfig({file, env: {AIBOX_CACHE: path.join(dir, 'cache'), HOME: dir}, noMemo: true})
+      expect([c.profile, c.profileTicket]).to.deep.equal(['audit-strict', 'CHG-1'])
+      const err = expectCodeSync(() => parseConfigText('policy:\n  org: oci:x:stable\nprofile: Audit_Strict\n', 'cfg.yaml'), ValidationError, 'CONFIG_INVALID')
+      expect(err.problems.map((p) => `${p.line}:${p.col} ${p.pointer}`)).to.deep.equal(['3:10 /profile'])
+    })
     it('takes a tenant (a DNS label) and refuses an invalid one with its location (README "Tenants")', async () => {
       const dir = tmpdir()
       const file = write(dir, 'aibox.yaml', 'policy:\n  org: oci:x:stable\ntenant: acme\n')

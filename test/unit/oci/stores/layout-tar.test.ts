@@ -264,6 +264,13 @@ describe('LayoutTarStore', () => {
       const bytes = await tarOf(validEntries(g))
       const cut = bytes.indexOf(g.layerB.bytes) + 1000
       await expectRefused(sandbox(bytes.subarray(0, cut)), 'UNSAFE_ARCHIVE', /forged size or truncated file/)
+      // Cut inside a header, and inside the zero padding after an entry's data (its data complete):
+      // the same refusal wherever the cut falls (a CI run once got INVALID_LAYOUT for the latter).
+      const header = bytes.indexOf(Buffer.from(`blobs/sha256/${hex(g.layerB.desc.digest)}`))
+      await expectRefused(sandbox(bytes.subarray(0, header + 100)), 'UNSAFE_ARCHIVE', /truncated/)
+      const dataEnd = bytes.indexOf(OCI_LAYOUT_BYTES) + OCI_LAYOUT_BYTES.length
+      expect(dataEnd % 512, 'the fixture leaves padding after oci-layout').to.not.equal(0)
+      await expectRefused(sandbox(bytes.subarray(0, dataEnd + 1)), 'UNSAFE_ARCHIVE', /archive is truncated: it ends in the middle of an entry \(truncated file\): refused/)
       await expectRefused(sandbox(zlib.gzipSync(bytes).subarray(0, 2000), 'cut.tar.gz'), 'INVALID_LAYOUT', /gzip stream is corrupt or truncated|archive is truncated/)
     })
     it('refuses entries that are not part of an OCI layout', async () => {
