@@ -136,6 +136,11 @@ scopes:
       expect(withCommand.stderr.split('\n')[0]).to.equal('tenant acme')
       const loaded = events().filter((e) => e.event === 'policy.loaded')
       expect(loaded.at(-1)).to.include({tenant: 'acme'})
+      // aibox doctor checks the cache the tenant's starts use.
+      const doctor = await aibox(['doctor', '--json'], {env: {AIBOX_TENANT: 'acme'}})
+      const cacheCheck = doctor.json.checks.find((c: {id: string}) => c.id === 'cache')
+      expect(cacheCheck.details.dir).to.equal(path.join(cacheRoot, 'tenants', 'acme'))
+      expect(cacheCheck.status).to.equal('pass')
     })
 
     it('loads a tenant-global baseline for any tenant', async () => {
