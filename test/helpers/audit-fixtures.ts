@@ -36,6 +36,10 @@ export const SAMPLE_EVENTS: AuditEventInput[] = [
   {event: 'policy.exported', fields: {ref: '/media/usb/policies.tar', digest: D3, version: null, artifacts: [D1, D2], file: '/media/usb/policies.tar'}},
   {event: 'policy.imported', fields: {ref: '/media/usb/policies.tar', digest: D3, version: null, artifacts: [D1, D2], destination: 'oci:/srv/policies'}},
   {event: 'policy.emergency', fields: {ref: 'registry.example.com/policies/org:1.4.1', digest: D2, version: '1.4.1', keyId: 'SHA256:sec-team-key', reason: 'block exfil host', ticket: 'INC-8'}},
+]
+
+/** The tenant events (README "Tenants"), apart like the profile events below. */
+export const TENANT_SAMPLE_EVENTS: AuditEventInput[] = [
   {
     event: 'policy.tenant.cross-read',
     fields: {
