@@ -3,9 +3,11 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../src/cli/base.js'
 import {TransferProgress, formatBytes} from '../src/cli/progress.js'
 import {registryFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
+import {tenantAdminFlags, tenantAdminTrustFlag, tenantContext, tenantFlag} from '../src/cli/tenant-flags.js'
 import {type CopyPolicyResult, copyPolicy} from '../src/distribute/index.js'
+import type {CrossTenantRead} from '../src/tenant/index.js'
 
-export type CopyResult = CopyPolicyResult
+export type CopyResult = CopyPolicyResult & {crossTenant?: CrossTenantRead}
 
 export default class Copy extends BaseCommand<CopyResult> {
   static override summary = 'Copy a policy artifact with its signatures and approvals between registries and layouts'
@@ -23,21 +25,42 @@ Copying does not verify signatures (use aibox pull / verify on the copy); an uns
   }
   static override flags = {
     'no-referrers': Flags.boolean({summary: 'copy only the artifact, without its signatures and approvals'}),
+    ...tenantFlag,
+    ...tenantAdminFlags,
+    ...tenantAdminTrustFlag,
     ...registryFlags,
   }
 
   async run(): Promise<CopyResult> {
     const {args, flags} = await this.parse(Copy)
+    const tenants = await tenantContext(flags, {trustFile: flags.trust})
+    if (tenants.tenant !== undefined) this.info(`tenant ${tenants.tenant}`)
+    let crossTenant: CrossTenantRead | undefined
     const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.src, args.dst)})
     const progress = new TransferProgress({enabled: this.interactive, label: `copy ${args.dst}`})
     let r: CopyPolicyResult
     try {
-      r = await copyPolicy({source: args.src, destination: args.dst, referrers: !flags['no-referrers'], sourceOptions: {registry}, onProgress: progress.onProgress})
+      r = await copyPolicy({
+        source: args.src,
+        destination: args.dst,
+        referrers: !flags['no-referrers'],
+        sourceOptions: {registry},
+        onProgress: progress.onProgress,
+        // README "Tenants": copying another tenant's policy is a cross-tenant read (no tenant: nothing extra is read).
+        ...(tenants.tenant !== undefined
+          ? {
+              authorize: async (root: {reference: string; digest: string; tenant?: string}) => {
+                crossTenant = await tenants.authorize({policyTenant: root.tenant, reference: root.reference, digest: root.digest, version: null, operation: 'copy'})
+              },
+            }
+          : {}),
+      })
     } finally {
       progress.stop()
     }
+    if (crossTenant) this.info(`cross-tenant read of tenant ${crossTenant.toTenant}'s policy as ${crossTenant.fromTenant} with tenant-admin key '${crossTenant.key}' (${crossTenant.keyId}): logged`)
     this.log(`Copied ${r.source} to ${r.destination}`)
     this.log(`  ${r.copied} copied (${formatBytes(r.bytes)}), ${r.skipped} already there${r.referrers ? ', referrers included' : ', without referrers'}${r.legacySignature ? `, ${r.legacySignature}` : ''}`)
-    return r
+    return {...r, ...(crossTenant ? {crossTenant} : {})}
   }
 }

@@ -4,6 +4,7 @@ import {auditLogFlag} from '../src/cli/audit-flags.js'
 import {BaseCommand} from '../src/cli/base.js'
 import {TransferProgress, formatBytes} from '../src/cli/progress.js'
 import {loadVerification, registryFlags, registriesOf, registryOptions, verificationFlags} from '../src/cli/registry-flags.js'
+import {tenantContext, tenantFlag} from '../src/cli/tenant-flags.js'
 import {type ImportPoliciesResult, importPolicies} from '../src/distribute/index.js'
 import {defaultCacheDir} from '../src/config/paths.js'
 import {InputError} from '../src/errors.js'
@@ -27,6 +28,7 @@ ARCHIVE is a tar or tar.gz file (or oci-archive:FILE), or an OCI layout director
     '<%= config.bin %> import policies.tar --to oci:/srv/aibox/policies --key exporter.pub --key release.pub',
     '<%= config.bin %> import /media/usb/policies.tar.gz --cache --trust trust.yaml',
     '<%= config.bin %> import policies.tar --trust trust.yaml --json   # verify only',
+    '<%= config.bin %> import acme.tar --cache --trust trust.yaml --tenant acme',
   ]
   static override args = {
     archive: Args.string({description: 'the sealed archive (tar, tar.gz, oci-archive:FILE or oci:DIR)', required: true}),
@@ -43,12 +45,15 @@ ARCHIVE is a tar or tar.gz file (or oci-archive:FILE), or an OCI layout director
     ...verificationFlags,
     'seal-role': Flags.string({summary: 'with --trust: the seal must be signed by a key holding this role (repeatable)', multiple: true, dependsOn: ['trust'], helpValue: 'ROLE', helpGroup: 'VERIFY'}),
     'audit-log': auditLogFlag,
+    ...tenantFlag,
     ...registryFlags,
   }
 
   async run(): Promise<ImportResult> {
     const {args, flags} = await this.parse(Import)
     const verification = loadVerification(flags, true)
+    const tenants = await tenantContext(flags, {trust: verification.trust})
+    if (tenants.tenant !== undefined) this.info(`tenant ${tenants.tenant}`)
     if (flags['seal-role'] && !verification.trust) throw new InputError('SEAL_ROLE_NEEDS_TRUST', '--seal-role needs --trust')
     const registry = await registryOptions(flags, {warn: (m) => this.warn(m), registries: flags.to ? registriesOf(flags.to) : []})
     const progress = new TransferProgress({enabled: this.interactive, label: `import ${flags.to ?? ''}`})
@@ -63,6 +68,7 @@ ARCHIVE is a tar or tar.gz file (or oci-archive:FILE), or an OCI layout director
         registry,
         onProgress: progress.onProgress,
         audit: {log: flags['audit-log']},
+        ...(tenants.tenant !== undefined ? {tenant: tenants.tenant} : {}),
       })
     } finally {
       progress.stop()
@@ -71,7 +77,7 @@ ARCHIVE is a tar or tar.gz file (or oci-archive:FILE), or an OCI layout director
     this.log(`Verified ${r.archive}: seal ${r.seal.digest} by ${who}, exported ${r.seal.exportedAt} by ${r.seal.exporter}`)
     this.log(`  ${r.manifests} manifests, ${r.blobs} blobs (${formatBytes(r.bytes)}), every one listed in the seal and verified`)
     for (const p of r.policies) {
-      this.log(`  ${p.name} ${p.version} (tier ${p.tier}) ${p.digest}, signed by ${p.signers.map((k) => (k.name === undefined ? k.keyId : `'${k.name}' (${k.keyId})`)).join(', ')}${p.approvals ? `, ${p.approvals} approval(s)` : ''}`)
+      this.log(`  ${p.name} ${p.version} (tier ${p.tier}${p.tenant !== undefined ? `, tenant ${p.tenant}` : ''}) ${p.digest}, signed by ${p.signers.map((k) => (k.name === undefined ? k.keyId : `'${k.name}' (${k.keyId})`)).join(', ')}${p.approvals ? `, ${p.approvals} approval(s)` : ''}`)
       for (const ref of p.references) this.log(`    ${ref}`)
     }
     if (r.destination === null) this.log('  nothing written (no --to or --cache): verification only')

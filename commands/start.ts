@@ -26,6 +26,7 @@ Exit codes: 0 ok, 1 usage or invalid configuration, 2 verification failed (signa
     '<%= config.bin %> <%= command.id %> -- my-agent --task review',
     '<%= config.bin %> <%= command.id %> --json',
     '<%= config.bin %> <%= command.id %> --key release.pub --offline -- bash',
+    '<%= config.bin %> <%= command.id %> --tenant acme -- my-agent',
     'AIBOX_POLICY_LOCK=1 <%= config.bin %> <%= command.id %> --override-lock --reason "SEC-77: temporary egress for the migration" -- my-agent',
   ]
   static override strict = false
@@ -45,6 +46,7 @@ Exit codes: 0 ok, 1 usage or invalid configuration, 2 verification failed (signa
       if (banner) process.stderr.write(`${banner}\n`)
       throw err
     }
+    if (command.length > 0 && outcome.result.tenant !== undefined) process.stderr.write(`tenant ${outcome.result.tenant}\n`)
     if (!values.quiet) for (const l of outcome.lines) process.stderr.write(`${l}\n`)
     const manifest = runRecord(values, outcome.result, command)
     if (command.length > 0) {

@@ -6,10 +6,12 @@ import {isReferenceArgument} from '../src/cli/reference-arg.js'
 import {loadVerification, registryFlags, registriesOf, registryOptions} from '../src/cli/registry-flags.js'
 import {isDraftTag, openForRead, requireSelector, verifyPolicyArtifact, withDigest} from '../src/distribute/index.js'
 import {InputError} from '../src/errors.js'
+import {tenantAdminFlags, tenantContext, tenantFlag} from '../src/cli/tenant-flags.js'
+import type {CrossTenantRead} from '../src/tenant/index.js'
 import {type VerifiedSignature, type VerifyFileResult, verifyFileWithKeys} from '../src/sign/index.js'
 import {type Tier, type VerifyFileTrustResult, verifyFileWithTrust} from '../src/trust/index.js'
 
-export type VerifyReferenceResult = VerifiedPolicySummary & {verified: true; reference: string}
+export type VerifyReferenceResult = VerifiedPolicySummary & {verified: true; reference: string; crossTenant?: CrossTenantRead}
 export type VerifyResult = VerifyFileResult | VerifyFileTrustResult | VerifyReferenceResult
 
 export default class Verify extends BaseCommand<VerifyResult> {
@@ -44,6 +46,8 @@ Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not ex
     trust: Flags.string({description: 'a trust policy file (YAML)', exactlyOne: ['key', 'trust']}),
     ref: Flags.string({description: 'the reference the file (or the oci: copy) is published under, for trust-policy scopes (registry/repository[:tag])', dependsOn: ['trust']}),
     tier: Flags.string({description: 'the policy tier, for trust-policy scopes (files only: a reference’s tier is read from its signed content)', options: ['org', 'team', 'project'], dependsOn: ['trust']}),
+    ...tenantFlag,
+    ...tenantAdminFlags,
     ...registryFlags,
   }
 
@@ -52,18 +56,23 @@ Exit codes: 0 verified, 1 bad input, 2 verification failed, 3 a file does not ex
     if (!flags.signature?.length && isReferenceArgument(args.file)) {
       if (flags.tier) throw new InputError('TIER_WITH_REFERENCE', "--tier applies to files: a reference's tier is read from its signed content")
       const verification = loadVerification(flags, true)
+      const tenants = await tenantContext(flags, {trust: verification.trust})
+      if (tenants.tenant !== undefined) this.info(`tenant ${tenants.tenant}`)
       const opened = await openForRead(args.file, {registry: await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.file)})})
       try {
         // Reviewers verify drafts before approving them; pull and start refuse draft- tags.
         const selector = requireSelector(opened)
         const v = await verifyPolicyArtifact(opened.target, selector, {...verification, reference: flags.ref, allowDraft: true})
         const reference = withDigest(opened.reference, v.manifest.digest)
+        // README "Tenants": another tenant's policy only with a proven, logged admin scope.
+        const crossTenant = await tenants.authorize({policyTenant: v.tenant, reference, digest: v.manifest.digest, version: v.version, operation: 'verify'})
+        if (crossTenant) this.info(`cross-tenant read of tenant ${crossTenant.toTenant}'s policy as ${crossTenant.fromTenant} with tenant-admin key '${crossTenant.key}' (${crossTenant.keyId}): logged`)
         this.log(`Verified ${v.name} ${v.version} (tier ${v.tier}) ${reference}`)
         if (isDraftTag(selector)) this.info(`note: ${selector} is a draft: pull and start refuse it until it is pushed without --draft`)
         this.log(`  content ${v.contentDigest}`)
         for (const line of verifiedLines(v)) this.log(line)
         if (v.rejected.length > 0) this.info(`  note: ${v.rejected.length} other referrer(s) did not verify with the trusted keys and were ignored (details: --json .rejected, or aibox discover)`)
-        return {verified: true, reference, ...summarizeVerified(v)}
+        return {verified: true, reference, ...summarizeVerified(v), ...(crossTenant ? {crossTenant} : {})}
       } finally {
         await opened.close()
       }

@@ -11,6 +11,8 @@ export interface HashResult {
   kind?: string
   /** Size of the RFC 8785 canonical JSON in bytes. */
   canonicalBytes: number
+  /** metadata.tenant (README "Tenants"). */
+  tenant?: string
 }
 
 export default class Hash extends BaseCommand<HashResult> {
@@ -39,9 +41,9 @@ export default class Hash extends BaseCommand<HashResult> {
     }
     const b = loadBundle(args.file, {format})
     this.log(`${b.digest}  ${args.file}`)
-    this.info(`${KIND_LABEL[b.kind]}${b.name ? ` ${b.name}` : ''}${b.version ? ` ${b.version}` : ''}`)
+    this.info(`${KIND_LABEL[b.kind]}${b.name ? ` ${b.name}` : ''}${b.version ? ` ${b.version}` : ''}${b.tenant ? ` (tenant ${b.tenant})` : ''}`)
     const size = b.source.canonical?.length ?? Buffer.byteLength(canonicalJson(b.document))
-    return {digest: b.digest, file: args.file, format: b.format, kind: b.kind, canonicalBytes: size}
+    return {digest: b.digest, file: args.file, format: b.format, kind: b.kind, canonicalBytes: size, ...(b.tenant !== undefined ? {tenant: b.tenant} : {})}
   }
 }
 

@@ -4,10 +4,12 @@ import {BaseCommand} from '../../src/cli/base.js'
 import {printInspection} from '../../src/cli/inspect-output.js'
 import {isReferenceArgument} from '../../src/cli/reference-arg.js'
 import {registryFlags, registriesOf, registryOptions} from '../../src/cli/registry-flags.js'
+import {tenantAdminFlags, tenantAdminTrustFlag, tenantContext, tenantFlag} from '../../src/cli/tenant-flags.js'
+import type {CrossTenantRead} from '../../src/tenant/index.js'
 import {KIND_LABEL, loadBundle, type Tier} from '../../src/bundle/index.js'
-import {type InspectPolicyResult, inspectPolicyReference, openForRead, requireSelector} from '../../src/distribute/index.js'
+import {type InspectPolicyResult, inspectPolicyReference, openForRead, requireSelector, withDigest} from '../../src/distribute/index.js'
 
-export type InspectResult = InspectFileResult | (InspectPolicyResult & {reference: string})
+export type InspectResult = InspectFileResult | (InspectPolicyResult & {reference: string; crossTenant?: CrossTenantRead})
 
 export interface InspectFileResult {
   file: string
@@ -15,6 +17,8 @@ export interface InspectFileResult {
   name: string | null
   version: string | null
   tier: Tier | null
+  /** metadata.tenant (README "Tenants"). */
+  tenant?: string
   description: string | null
   digest: string
   defaultVerdict: string | null
@@ -37,17 +41,25 @@ Reads and validates the file without using it anywhere. Accepts aibox bundles, b
   }
   static override flags = {
     tier: Flags.string({description: 'tier for files without an envelope', options: ['org', 'team', 'project']}),
+    ...tenantFlag,
+    ...tenantAdminFlags,
+    ...tenantAdminTrustFlag,
     ...registryFlags,
   }
 
   async run(): Promise<InspectResult> {
     const {args, flags} = await this.parse(Inspect)
     if (isReferenceArgument(args.file)) {
+      // A reference is read like aibox inspect reads it, with the same cross-tenant check (README "Tenants").
+      const tenants = await tenantContext(flags, {trustFile: flags.trust})
+      if (tenants.tenant !== undefined) this.info(`tenant ${tenants.tenant}`)
       const opened = await openForRead(args.file, {registry: await registryOptions(flags, {warn: (m) => this.warn(m), registries: registriesOf(args.file)})})
       try {
         const r = await inspectPolicyReference(opened.target, requireSelector(opened))
+        const crossTenant = await tenants.authorize({policyTenant: r.policy?.tenant ?? undefined, reference: withDigest(opened.reference, r.digest), digest: r.digest, version: r.policy?.version ?? null, operation: 'inspect'})
+        if (crossTenant) this.info(`cross-tenant read of tenant ${crossTenant.toTenant}'s policy as ${crossTenant.fromTenant} with tenant-admin key '${crossTenant.key}' (${crossTenant.keyId}): logged`)
         printInspection(args.file, r, (s) => this.log(s))
-        return {reference: args.file, ...r}
+        return {reference: args.file, ...r, ...(crossTenant ? {crossTenant} : {})}
       } finally {
         await opened.close()
       }
@@ -62,6 +74,7 @@ Reads and validates the file without using it anywhere. Accepts aibox bundles, b
       name: b.name ?? null,
       version: b.version ?? null,
       tier: b.tier ?? null,
+      ...(b.tenant !== undefined ? {tenant: b.tenant} : {}),
       description: b.description ?? null,
       digest: b.digest,
       defaultVerdict: b.defaultVerdict ?? null,
@@ -81,6 +94,7 @@ Reads and validates the file without using it anywhere. Accepts aibox bundles, b
       ['name', b.name ?? '-'],
       ['version', b.version ?? '-'],
       ['tier', b.tier ?? '-'],
+      ...(b.tenant !== undefined ? [['tenant', b.tenant] as [string, string]] : []),
       ['digest', b.digest],
       ['rules', `${result.rules.total} (${result.rules.allow} allow, ${result.rules.deny} deny${result.rules.escalate ? `, ${result.rules.escalate} escalate` : ''})`],
       ['default', b.defaultVerdict ?? (b.kind === 'helm-bundle' ? '-' : 'deny (not set: fail closed)')],

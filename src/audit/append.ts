@@ -154,12 +154,12 @@ export function validateAuditEvent(event: string, fields: Record<string, unknown
     const p = typeProblem(s.type, fields[k])
     if (p) problems.push({pointer: `/${k}`, message: p})
   }
-  for (const k of ['from', 'reason']) {
+  for (const k of ['from', 'reason', 'tenant']) {
     if (!(k in spec) && fields[k] !== undefined && typeof fields[k] !== 'string') problems.push({pointer: `/${k}`, message: 'must be a string'})
   }
   for (const k of Object.keys(fields)) {
     if (RESERVED.has(k)) problems.push({pointer: `/${k}`, message: 'is set by the audit log itself'})
-    else if (!(k in subject) && !(k in spec) && k !== 'from' && k !== 'reason' && fields[k] !== undefined) {
+    else if (!(k in subject) && !(k in spec) && k !== 'from' && k !== 'reason' && k !== 'tenant' && fields[k] !== undefined) {
       problems.push({pointer: `/${k}`, message: `is not a field of ${event}`})
     }
   }

@@ -25,6 +25,8 @@ export interface AuditSubject {
   from?: string
   /** Why: free text or a stable code. */
   reason?: string
+  /** The tenant the action was done as (README "Tenants"); absent when no tenant is configured. */
+  tenant?: string
 }
 
 /** One tier of a loaded policy stack. */
@@ -82,6 +84,18 @@ export interface AuditEventFields {
   'policy.profile.refused': AuditSubject & {profile: string; reason: string; code: string}
   /** aibox profile set recorded a profile change (ticket, reason, approvers of a weaker one). */
   'policy.profile.set': AuditSubject & {profile: string; reason: string; ticket: string; weaker: boolean; approvers?: string[]; approvals?: string[]}
+  'policy.tenant.cross-read': AuditSubject & {
+    reason: string
+    fromTenant: string
+    toTenant: string
+    operation: string
+    keyId: string
+    key?: string
+    /** sha256 of the signed DSSE statement (`proof`). */
+    statement: string
+    /** The DSSE envelope signed with the tenant-admin key: {actor, fromTenant, toTenant, reference, reason, time, operation}. */
+    proof: string
+  }
 }
 
 export type AuditEventName = keyof AuditEventFields
@@ -155,6 +169,19 @@ export const AUDIT_EVENTS: {readonly [E in AuditEventName]: EventSpec} = {
   'policy.emergency': {
     summary: 'an emergency change signed by a security-team key alone (incident); needs a retroactive approval (aibox audit emergencies)',
     fields: {keyId: req('string'), reason: req('string'), incident: opt('string'), ticket: opt('string')},
+  },
+  'policy.tenant.cross-read': {
+    summary: 'a policy of another tenant (toTenant) was read as fromTenant with a tenant-admin key (keyId), its signed statement (proof) and reason',
+    fields: {
+      reason: req('string'),
+      fromTenant: req('string'),
+      toTenant: req('string'),
+      operation: req(['pull', 'inspect', 'verify', 'export', 'copy']),
+      keyId: req('string'),
+      key: opt('string'),
+      statement: req('digest'),
+      proof: req('string'),
+    },
   },
   'audit.repaired': {
     summary: 'aibox moved an incomplete last line (an interrupted append) to the quarantine file',

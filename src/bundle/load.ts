@@ -119,6 +119,7 @@ function normalise(doc: ParsedDocument, v: JsonObject, kind: DocumentKind, optio
   if (str(meta, 'name') !== undefined) out.name = str(meta, 'name')
   if (str(meta, 'version') !== undefined) out.version = str(meta, 'version')
   if (str(meta, 'description') !== undefined) out.description = str(meta, 'description')
+  if (kind === 'aibox-bundle' && str(meta, 'tenant') !== undefined) out.tenant = str(meta, 'tenant')
   if (tier) out.tier = tier
   const arr = (k: string) => (Array.isArray(own(v, k)) ? (own(v, k) as unknown[]) : [])
   switch (kind) {

@@ -111,6 +111,8 @@ export interface LoadedBundle {
   version?: string
   /** From metadata, or assigned by flag or position for envelope-less files. */
   tier?: Tier
+  /** `metadata.tenant`: the tenant the policy belongs to (`tenant-global`: every tenant's shared baseline); README "Tenants". */
+  tenant?: string
   description?: string
   /** The document as parsed (null-prototype objects). */
   document: JsonObject

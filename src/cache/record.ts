@@ -170,6 +170,7 @@ export function entryFor(input: EntryInput): CacheEntry {
     verifiedAt: now.toISOString(),
     checkedAt: (input.observedAt ?? now).toISOString(),
     signers: [...new Set(v.signatures.map((s) => s.signer.keyId))],
+    ...(v.tenant !== undefined ? {tenant: v.tenant} : {}),
     ...(input.trust ? {trust: input.trust} : {}),
     ...(input.sealDigest ? {sealDigest: input.sealDigest} : {}),
     ...(input.rollback ? {rollback: {from: input.rollback.from, incident: input.rollback.incident, approvals: input.rollback.approvals}} : {}),

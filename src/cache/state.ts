@@ -72,6 +72,8 @@ export interface CacheEntry {
   checkedAt: string
   /** Key ids of the signatures that verified. */
   signers: string[]
+  /** The signed metadata.tenant (README "Tenants"): `aibox start` never uses an entry of another tenant. */
+  tenant?: string
   /** Absent for an import recorded without one: re-verified against the trust of the first start that uses it. */
   trust?: TrustStamp
   /** The seal of the sealed import it came from. */

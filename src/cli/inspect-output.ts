@@ -10,6 +10,7 @@ export function printInspection(ref: string, r: InspectPolicyResult, log: (s: st
   ]
   if (r.policy) {
     rows.push(['policy', `${r.policy.name ?? '-'} ${r.policy.version ?? '-'} (tier ${r.policy.tier ?? '-'})`])
+    if (r.policy.tenant !== null) rows.push(['tenant', r.policy.tenant])
     rows.push(['content', r.policy.contentDigest])
   }
   for (const [k, v] of rows) log(`${k.padEnd(10)} ${v}`)

@@ -8,6 +8,8 @@ export interface VerifiedPolicySummary {
   name: string
   version: string
   tier: string
+  /** The signed metadata.tenant, when the policy names one. */
+  tenant?: string
   annotations: Record<string, string>
   signatures: VerifiedPolicy['signatures']
   approvals: VerifiedPolicy['approvals']
@@ -27,6 +29,7 @@ export function summarizeVerified(v: VerifiedPolicy): VerifiedPolicySummary {
     name: v.name,
     version: v.version,
     tier: v.tier,
+    ...(v.tenant !== undefined ? {tenant: v.tenant} : {}),
     annotations: v.annotations,
     signatures: v.signatures,
     approvals: v.approvals,
@@ -44,6 +47,7 @@ export function verifiedLines(v: VerifiedPolicy): string[] {
   const name = (s: {name?: string; keyId: string; identity?: {issuer: string; subject: string}}) =>
     s.identity ? `${s.identity.subject} (issuer ${s.identity.issuer}, keyless)` : s.name === undefined ? s.keyId : `'${s.name}' (${s.keyId})`
   const lines = v.signatures.map((s) => `  signed by ${name(s.signer)}${s.format === 'cosign-legacy' ? ' (legacy .sig)' : ''}`)
+  if (v.tenant !== undefined) lines.unshift(`  tenant ${v.tenant}`)
   for (const a of v.approvalSummary ?? []) {
     const verdict = a.eligible === false ? ` [not counted: ${a.reason ?? 'refused'}]` : ''
     lines.push(`  approved by ${a.key === a.keyId ? a.keyId : `'${a.key}' (${a.keyId})`} as ${a.role}${a.ticket ? ` [${a.ticket}]` : ''}${a.incident ? ` (incident ${a.incident})` : ''} at ${a.approvedAt}: ${a.note}${verdict}`)

@@ -42,6 +42,8 @@ export interface RawStartConfig {
   keys?: string[]
   cache?: string
   maxStaleness?: string
+  /** README "Tenants". */
+  tenant?: string
   airgap?: boolean
   audit?: string
   registry?: {plainHttp?: boolean; insecure?: boolean; caFile?: string | string[]; timeout?: string}
@@ -72,6 +74,9 @@ export interface StartConfig {
   tiers: TierSource[]
   trust?: string
   keys?: string[]
+  /** The file's `tenant:` (AIBOX_TENANT and `--tenant` override it: src/tenant resolveTenant); README "Tenants". */
+  tenant?: string
+  /** The cache root; with a tenant, `aibox start` uses `<cache>/tenants/<tenant>/` (src/tenant). */
   cache: string
   maxStaleness: string
   maxStalenessMs: number
@@ -185,6 +190,7 @@ export function resolveConfig(raw: RawStartConfig, file: string, foundBy: StartC
     tiers,
     ...(raw.trust !== undefined ? {trust: abs(raw.trust)} : {}),
     ...(raw.keys !== undefined ? {keys: raw.keys.map(abs)} : {}),
+    ...(raw.tenant !== undefined ? {tenant: raw.tenant} : {}),
     cache: env.AIBOX_CACHE ? defaultCacheDir(env) : raw.cache !== undefined ? abs(raw.cache) : defaultCacheDir(env),
     maxStaleness,
     maxStalenessMs: parseDurationMs(maxStaleness)!,

@@ -7,6 +7,7 @@
 import {copy as copyEngine, type CopyGraphOptions} from '../oci/copy.js'
 import {isOciError} from '../oci/errors.js'
 import type {Descriptor} from '../oci/target.js'
+import {policyTenantOf} from './inspect.js'
 import {legacySignatureTag} from './referrers.js'
 import {type OpenOptions, openForRead, openForWrite, requireSelector, withDigest, withTag} from './targets.js'
 
@@ -19,6 +20,11 @@ export interface CopyPolicyOptions {
   sourceOptions?: OpenOptions
   destinationOptions?: OpenOptions
   onProgress?: CopyGraphOptions['onProgress']
+  /**
+   * Called with the source manifest and the tenant its policy content names (undefined for a policy
+   * without one, or another artifact) before anything is copied: the cross-tenant check (src/tenant).
+   */
+  authorize?: (root: {reference: string; digest: string; tenant?: string}) => Promise<void>
   signal?: AbortSignal
 }
 
@@ -40,6 +46,12 @@ export async function copyPolicy(options: CopyPolicyOptions): Promise<CopyPolicy
   const src = await openForRead(options.source, options.sourceOptions)
   try {
     const sel = requireSelector(src)
+    // Before the destination is opened (a layout would be created): nothing is written when refused.
+    if (options.authorize) {
+      const desc = await src.target.resolve(sel, {signal: options.signal})
+      const tenant = await policyTenantOf(src.target, desc, {signal: options.signal})
+      await options.authorize({reference: withDigest(src.reference, desc.digest), digest: desc.digest, ...(tenant !== undefined ? {tenant} : {})})
+    }
     const dst = await openForWrite(options.destination, options.destinationOptions ?? options.sourceOptions)
     try {
       const referrers = options.referrers ?? true

@@ -32,10 +32,12 @@ import {ANNOTATION} from '../oci/media.js'
 import {type Reference, isValidTag} from '../oci/reference.js'
 import {LayoutDirStore} from '../oci/stores/layout-dir.js'
 import {writeLayoutTar} from '../oci/stores/layout-tar.js'
-import type {Descriptor} from '../oci/target.js'
+import type {Descriptor, ReadOnlyTarget} from '../oci/target.js'
 import {DeterministicKeySigner} from '../sign/deterministic.js'
 import type {PrivateKeyInfo} from '../sign/keys.js'
 import {COSIGN_SIGN_PREDICATE_TYPE} from '../sign/statement.js'
+import {loadBundleText} from '../bundle/load.js'
+import {MAX_DOCUMENT_BYTES} from '../bundle/parse.js'
 import {fileExistsError} from '../util/atomic.js'
 import {createdFromEnv} from './pack.js'
 import {versionTag} from './push.js'
@@ -65,6 +67,13 @@ export interface ExportPoliciesOptions extends OpenOptions {
   audit?: AuditOptions
   /** Parent of the staging directory (default os.tmpdir(), i.e. TMPDIR). */
   tmpDir?: string
+  /**
+   * Called for each policy with its metadata.tenant (read from its content) before anything of it
+   * is copied: the cross-tenant check (src/tenant authorizeRead) refuses by throwing.
+   */
+  authorize?: (policy: {source: string; digest: string; name: string; version: string; tenant?: string}) => Promise<void>
+  /** The tenant exporting (recorded in the audit event). */
+  tenant?: string
   signal?: AbortSignal
 }
 
@@ -75,6 +84,8 @@ export interface ExportedPolicy {
   name: string
   version: string
   tier: string
+  /** Its metadata.tenant (also in the seal). */
+  tenant?: string
   /** Its tags in the archive. */
   tags: string[]
   /** Referrer manifests exported with it (signatures, approvals, and theirs). */
@@ -116,6 +127,7 @@ interface PolicyEntry {
   name: string
   version: string
   tier: string
+  tenant?: string
   legacy?: Descriptor
 }
 
@@ -162,6 +174,16 @@ async function exists(target: {resolve(ref: string, o?: {signal?: AbortSignal}):
   }
 }
 
+/** The metadata.tenant of a policy's canonical layer (unverified here: import verifies it against the signatures and the seal). */
+async function contentTenant(target: ReadOnlyTarget, layer: Descriptor, label: string, signal?: AbortSignal): Promise<string | undefined> {
+  const data = await fetchAll({fetch: (d) => target.fetch(d, {signal})}, layer, MAX_DOCUMENT_BYTES)
+  try {
+    return loadBundleText(data, `${label} (policy layer)`, {format: 'json', accept: ['aibox-bundle']}).tenant
+  } catch (err) {
+    throw new VerificationError('POLICY_CONTENT_INVALID', `the policy layer of ${label} is not a valid aibox bundle: ${errorMessage(err)}`, {suggestions: ['an archive holding it could not be imported anywhere; export a valid policy']})
+  }
+}
+
 /** Exports policies with their referrers and a signed seal into a layout tar (see the module comment). */
 export async function exportPolicies(options: ExportPoliciesOptions): Promise<ExportPoliciesResult> {
   if (options.references.length === 0) throw new InputError('NO_REFERENCES', 'nothing to export: name at least one policy reference')
@@ -187,6 +209,11 @@ export async function exportPolicies(options: ExportPoliciesOptions): Promise<Ex
         const desc = await src.target.resolve(sel, {signal})
         const {manifest} = await readPolicyManifest(src.target, desc, signal)
         const a = manifest.annotations ?? {}
+        // The tenant from the content (what import verifies and the seal records), not from an annotation.
+        const tenant = await contentTenant(src.target, manifest.layers[0]!, `${src.display}@${desc.digest}`, signal)
+        if (!policies.has(desc.digest)) {
+          await options.authorize?.({source: src.display, digest: desc.digest, name: a[ANNOTATION.title] ?? '', version: a[ANNOTATION.version] ?? '', ...(tenant !== undefined ? {tenant} : {})})
+        }
         const version = a[ANNOTATION.version] ?? ''
         const wanted = [...(src.reference.tag ? [src.reference.tag] : []), ...(version && isValidTag(versionTag(version)) ? [versionTag(version)] : [])]
         const known = policies.get(desc.digest)
@@ -209,6 +236,7 @@ export async function exportPolicies(options: ExportPoliciesOptions): Promise<Ex
           name: a[ANNOTATION.title] ?? '',
           version,
           tier: a[ANNOTATION.tier] ?? '',
+          ...(tenant !== undefined ? {tenant} : {}),
           ...(legacy ? {legacy: {mediaType: legacy.mediaType, digest: legacy.digest, size: legacy.size}} : {}),
         })
       } finally {
@@ -248,6 +276,7 @@ export async function exportPolicies(options: ExportPoliciesOptions): Promise<Ex
           name: policy.name,
           version: policy.version,
           tier: policy.tier,
+          ...(policy.tenant !== undefined ? {tenant: policy.tenant} : {}),
         })
       } else if (legacyOf.has(entry.digest)) {
         artifacts.set(entry.digest, {...base, kind: 'legacy-signature', tags: [legacySignatureTag(legacyOf.get(entry.digest)!)], subject: legacyOf.get(entry.digest)!})
@@ -304,6 +333,7 @@ export async function exportPolicies(options: ExportPoliciesOptions): Promise<Ex
         name: p.name,
         version: p.version,
         tier: p.tier,
+        ...(p.tenant !== undefined ? {tenant: p.tenant} : {}),
         tags: policyTags.get(p.desc.digest)!,
         referrers: counts.get(p.desc.digest) ?? 0,
         ...(p.legacy ? {legacySignature: legacySignatureTag(p.desc.digest)} : {}),
@@ -317,7 +347,14 @@ export async function exportPolicies(options: ExportPoliciesOptions): Promise<Ex
           [
             {
               event: 'policy.exported',
-              fields: {ref: `oci-archive:${out}`, digest: result.seal.digest, version: null, artifacts: [...policies.values()].map((p) => withDigest(p.reference, p.desc.digest)), file: out},
+              fields: {
+                ref: `oci-archive:${out}`,
+                digest: result.seal.digest,
+                version: null,
+                artifacts: [...policies.values()].map((p) => withDigest(p.reference, p.desc.digest)),
+                file: out,
+                ...(options.tenant !== undefined ? {tenant: options.tenant} : {}),
+              },
             },
           ],
           options.audit,

@@ -40,6 +40,7 @@ import {LayoutDirStore, type LayoutIndex} from '../oci/stores/layout-dir.js'
 import {LayoutTarStore, type TarLimits} from '../oci/stores/layout-tar.js'
 import type {Descriptor, ReadOnlyGraphTarget} from '../oci/target.js'
 import type {VerificationKey} from '../sign/types.js'
+import {assertTenantPolicy, assertTrustTenant, tenantCacheDir} from '../tenant/tenant.js'
 import type {TrustPolicy} from '../trust/policy.js'
 import {legacySignatureTag} from './referrers.js'
 import {type SealedArtifact, type VerifiedSeal, verifySeal} from './seal.js'
@@ -273,6 +274,12 @@ export async function openVerifiedArchive(input: string, options: ArchiveVerifyO
         if (e instanceof OciError && e.code === 'INVALID_REFERENCE') throw refuse('SEAL_INVALID', `the seal gives policy ${a.digest} the source ${JSON.stringify(a.source)}, which is not a reference: ${e.message}`)
         throw e
       }
+      // The seal's record of the tenant must be the signed content's (the seal covers it).
+      if (a.tenant !== verified.tenant) {
+        throw refuse('SEAL_MISMATCH', `policy ${a.source} (${a.digest}) in ${location}: the seal says tenant ${a.tenant ?? '(none)'}, its signed content says ${verified.tenant ?? '(none)'}`, [
+          'the archive was changed after it was sealed: do not import it; ask for a new export',
+        ])
+      }
       policies.push({artifact: a, descriptor, verified})
     }
     let bytes = 0
@@ -301,6 +308,11 @@ export interface ImportPoliciesOptions extends ArchiveVerifyOptions, OpenOptions
   onProgress?: CopyGraphOptions['onProgress']
   /** Write `policy.imported` to this audit log (nothing when absent). */
   audit?: AuditOptions
+  /**
+   * The tenant importing (README "Tenants"): every policy must be its own or tenant-global, checked
+   * before anything is written (else the whole import is refused, exit 2); the cache is the tenant's.
+   */
+  tenant?: string
 }
 
 export interface ImportedPolicySummary {
@@ -311,6 +323,8 @@ export interface ImportedPolicySummary {
   name: string
   version: string
   tier: string
+  /** The signed metadata.tenant. */
+  tenant?: string
   /** Its tags (the archive's), applied at the destination. */
   tags: string[]
   /** The references that now name it at the destination; for the cache, the references it is recorded under (none for a verify-only run). */
@@ -322,6 +336,8 @@ export interface ImportedPolicySummary {
 }
 
 export interface ImportPoliciesResult {
+  /** The tenant the import was made for, when one is configured. */
+  tenant?: string
   archive: string
   /** The destination (`cache:DIR` for the start cache), or null for a verify-only run. */
   destination: string | null
@@ -344,6 +360,7 @@ export function summarizeImported(p: ImportedPolicy, references: string[]): Impo
     name: v.name,
     version: v.version,
     tier: v.tier,
+    ...(v.tenant !== undefined ? {tenant: v.tenant} : {}),
     tags: [...p.artifact.tags],
     references,
     signers: [...new Map(v.signatures.map((s) => [s.signer.keyId, {keyId: s.signer.keyId, ...(s.signer.name === undefined ? {} : {name: s.signer.name})}])).values()],
@@ -378,8 +395,11 @@ export async function importPolicies(options: ImportPoliciesOptions): Promise<Im
       throw new InputError('DESTINATION_TAG', `--to ${options.to}: name a repository or layout without tag or digest; each policy keeps the tags the archive gives it`)
     }
   }
+  assertTrustTenant(options.tenant, options.trust)
   const archive = await openVerifiedArchive(options.archive, options)
   try {
+    // Every policy's signed tenant, before anything is written: one policy of another tenant refuses the whole import.
+    for (const p of archive.policies) assertTenantPolicy(options.tenant, p.verified.tenant, `policy ${p.artifact.source} (${p.descriptor.digest})`, 'import')
     let copied = 0
     let skipped = 0
     const counted = new Set<string>()
@@ -421,13 +441,14 @@ export async function importPolicies(options: ImportPoliciesOptions): Promise<Im
         await dst.close()
       }
     } else if (options.cache !== undefined) {
-      const cache = await openCache(options.cache)
+      const cache = await openCache(tenantCacheDir(options.cache, options.tenant))
       destination = `cache:${cache.dir}`
       summaries.push(...(await recordInCache(cache, archive, options, (e) => rollbacks.push(e))))
     } else {
       for (const p of archive.policies) summaries.push(summarizeImported(p, []))
     }
     const result: ImportPoliciesResult = {
+      ...(options.tenant !== undefined ? {tenant: options.tenant} : {}),
       archive: archive.location,
       destination,
       seal: sealSummary(archive.seal),
@@ -459,6 +480,7 @@ export async function auditImported(result: ImportPoliciesResult, audit: AuditOp
             version: null,
             artifacts: result.policies.map((p) => p.references.at(-1) ?? `${p.source}@${p.digest}`),
             ...(result.destination === null ? {} : {destination: result.destination}),
+            ...(result.tenant !== undefined ? {tenant: result.tenant} : {}),
           },
         },
       ],

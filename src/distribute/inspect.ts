@@ -94,12 +94,33 @@ export interface InspectPolicyResult {
     name: string | null
     version: string | null
     tier: string | null
+    /** metadata.tenant (null: none). */
+    tenant: string | null
     contentDigest: string
     /** Annotations disagreeing with the content, or content that is not a valid bundle. */
     problems: string[]
   } | null
   referrers: DiscoverNode[]
   verified: false
+}
+
+/**
+ * The metadata.tenant of the policy artifact `desc` as its content says (read, not verified: for
+ * the cross-tenant check of commands that copy without verifying), or undefined for a policy
+ * without a tenant and for anything that is not a policy artifact.
+ */
+export async function policyTenantOf(target: ReadOnlyTarget, desc: Descriptor, opts: {signal?: AbortSignal} = {}): Promise<string | undefined> {
+  if (desc.mediaType !== MT.ociManifest) return undefined
+  const parsed = parseManifest(await fetchAll({fetch: (d) => target.fetch(d, {signal: opts.signal})}, desc), desc, target.location)
+  const m = parsed.kind === 'manifest' ? parsed.manifest : undefined
+  const layer = m?.layers[0]
+  if (!m || m.artifactType !== MT.policyBundle || layer?.mediaType !== MT.policyBundle) return undefined
+  const data = await fetchAll({fetch: (d) => target.fetch(d, {signal: opts.signal})}, layer, MAX_DOCUMENT_BYTES)
+  try {
+    return loadBundleText(data, `${target.location}@${desc.digest} (policy layer)`, {format: 'json', accept: ['aibox-bundle']}).tenant
+  } catch {
+    return undefined // not a valid bundle: nobody can verify or use it, and it claims no tenant
+  }
 }
 
 export async function inspectPolicyReference(target: ReadOnlyTarget, ref: string, opts: {signal?: AbortSignal} = {}): Promise<InspectPolicyResult> {
@@ -115,6 +136,7 @@ export async function inspectPolicyReference(target: ReadOnlyTarget, ref: string
     let name: string | null = null
     let version: string | null = null
     let tier: string | null = null
+    let tenant: string | null = null
     let contentDigest = layer.digest
     try {
       const data = await fetchAll(target, layer, MAX_DOCUMENT_BYTES)
@@ -123,17 +145,19 @@ export async function inspectPolicyReference(target: ReadOnlyTarget, ref: string
       name = b.name ?? null
       version = b.version ?? null
       tier = b.tier ?? null
+      tenant = b.tenant ?? null
       const say = (key: string, want: string | null) => {
         if (annotations[key] !== undefined && annotations[key] !== want) problems.push(`annotation ${key} is ${JSON.stringify(annotations[key])} but the content says ${JSON.stringify(want)}`)
       }
       say(ANNOTATION.title, name)
       say(ANNOTATION.version, version)
       say(ANNOTATION.tier, tier)
+      say(ANNOTATION.tenant, tenant)
       say(ANNOTATION.policyDigest, b.digest)
     } catch (err) {
       problems.push(errorMessage(err))
     }
-    policy = {name, version, tier, contentDigest, problems}
+    policy = {name, version, tier, tenant, contentDigest, problems}
   }
   const tree = desc.mediaType === MT.ociManifest || desc.mediaType === MT.ociIndex ? (await discoverReferrers(target, desc.digest, {signal: opts.signal, depth: 2})).referrers : []
   return {

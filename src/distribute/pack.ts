@@ -74,6 +74,8 @@ export interface PackedPolicy {
   name: string
   version: string
   tier: Tier
+  /** metadata.tenant, when the bundle names one. */
+  tenant?: string
   annotations: Record<string, string>
 }
 
@@ -133,6 +135,7 @@ export async function packPolicy(bundle: LoadedBundle, options: PackPolicyOption
     [ANNOTATION.tier]: tier,
     [ANNOTATION.policyDigest]: contentDigest,
   }
+  if (bundle.tenant !== undefined) annotations[ANNOTATION.tenant] = bundle.tenant
   if (options.emergency !== undefined) {
     const problem = incidentProblem(options.emergency)
     if (problem) throw new InputError('INVALID_INCIDENT', `the incident reference ${JSON.stringify(options.emergency.slice(0, 80))} ${problem}`, {suggestions: ['pass --incident ID, e.g. --incident INC-1234']})
@@ -156,6 +159,7 @@ export async function packPolicy(bundle: LoadedBundle, options: PackPolicyOption
     name,
     version,
     tier,
+    ...(bundle.tenant !== undefined ? {tenant: bundle.tenant} : {}),
     annotations: {...(packed.descriptor.annotations ?? {})},
   }
 }

@@ -19,6 +19,8 @@ export interface PullPolicyOptions extends OpenOptions, Omit<VerifyPolicyOptions
   outputDir?: string
   /** The reference the policy is published under, for trust scopes, when `reference` is a layout copy. */
   trustReference?: string
+  /** Called with the verified policy before anything is written; throwing refuses it (the cross-tenant check, src/tenant). */
+  beforeWrite?: (verified: VerifiedPolicy, reference: string) => Promise<void>
 }
 
 export interface PullPolicyResult {
@@ -62,6 +64,7 @@ export async function pullPolicy(options: PullPolicyOptions): Promise<PullPolicy
   } finally {
     await opened.close()
   }
+  await options.beforeWrite?.(verified, withDigest(opened.reference, verified.manifest.digest))
   const dir = path.resolve(options.outputDir ?? '.')
   try {
     const st = fs.statSync(dir, {throwIfNoEntry: false})

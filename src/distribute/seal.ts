@@ -49,6 +49,8 @@ export interface SealedArtifact {
   name?: string
   version?: string
   tier?: string
+  /** A policy: its signed metadata.tenant at export time (README "Tenants"); import checks it against the verified content. */
+  tenant?: string
 }
 
 export interface SealPredicate {
@@ -174,7 +176,7 @@ export function parseSealPredicate(value: unknown, where: string): SealPredicate
     }
     if (a.subject !== undefined && (typeof a.subject !== 'string' || !SHA256_RE.test(a.subject))) problems.push(`${at}subject is not sha256:<64 hex>`)
     if ((a.kind === 'referrer' || a.kind === 'legacy-signature') && a.subject === undefined) problems.push(`${at}subject is missing`)
-    for (const k of ['source', 'name', 'version', 'tier']) str(a, k, at, a.kind === 'policy' && k === 'source')
+    for (const k of ['source', 'name', 'version', 'tier', 'tenant']) str(a, k, at, a.kind === 'policy' && k === 'source')
     if (a.sources !== undefined && (!Array.isArray(a.sources) || a.sources.length === 0 || a.sources[0] !== a.source || a.sources.some((x) => typeof x !== 'string' || x === ''))) {
       problems.push(`${at}sources is not a list of references starting with source`)
     }

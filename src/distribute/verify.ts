@@ -84,6 +84,8 @@ export interface VerifiedPolicy {
   name: string
   version: string
   tier: Tier
+  /** The signed metadata.tenant (absent when the policy names no tenant); README "Tenants". */
+  tenant?: string
   /** Signatures that verified with a trusted key (for a trust policy: with one of its keys). */
   signatures: VerifiedPolicySignature[]
   approvals: VerifiedApproval[]
@@ -289,6 +291,11 @@ export async function verifyPolicyArtifact(target: ReadOnlyTarget, ref: string |
   check(ANNOTATION.title, name)
   check(ANNOTATION.version, version)
   check(ANNOTATION.tier, tier)
+  // The tenant annotation is informational, but one that disagrees with the signed content is a forgery.
+  const tenantAnnotation = annotations[ANNOTATION.tenant]
+  if (tenantAnnotation !== undefined && tenantAnnotation !== bundle.tenant) {
+    mismatches.push(`${ANNOTATION.tenant} is ${JSON.stringify(tenantAnnotation)} but the signed content says ${bundle.tenant === undefined ? 'no tenant' : JSON.stringify(bundle.tenant)}`)
+  }
   const emergencyIncident = annotations[ANNOTATION.emergency]
   if (emergencyIncident !== undefined && incidentProblem(emergencyIncident)) {
     mismatches.push(`${ANNOTATION.emergency} ${incidentProblem(emergencyIncident)}`)
@@ -353,6 +360,7 @@ export async function verifyPolicyArtifact(target: ReadOnlyTarget, ref: string |
     name,
     version,
     tier,
+    ...(bundle.tenant !== undefined ? {tenant: bundle.tenant} : {}),
     signatures: v.signatures,
     approvals: v.approvals,
     attestations: v.attestations,

@@ -10,6 +10,7 @@
 import {defaultAuditLogPath, defaultCacheDir} from '../config/paths.js'
 import {EXIT, type ExitCode, InputError} from '../errors.js'
 import {type Reference, parseReference} from '../oci/reference.js'
+import {TENANT_RE, tenantCacheDir} from '../tenant/tenant.js'
 import {checkAudit, checkCache, checkLayoutReference, checkTrust} from './local.js'
 import {RegistryChecks} from './registry.js'
 import {type CheckOutcome, type DoctorCheck, type DoctorOptions, type DoctorReport, failFrom, skip} from './types.js'
@@ -113,7 +114,9 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     })
   }
   await run('trust.policy', () => checkTrust({trustFile: options.trustFile, keyFiles: options.keyFiles, reference, now: now(), expiryWarnMs: options.expiryWarnMs}))
-  await run('cache', () => checkCache({dir: options.cacheDir ?? defaultCacheDir(env), now: now(), maxAgeMs: options.cacheMaxAgeMs}))
+  // With AIBOX_TENANT, aibox start uses the tenant's own cache (README "Tenants"): check that one.
+  const tenant = env.AIBOX_TENANT && TENANT_RE.test(env.AIBOX_TENANT) ? env.AIBOX_TENANT : undefined
+  await run('cache', () => checkCache({dir: options.cacheDir ?? tenantCacheDir(defaultCacheDir(env), tenant), now: now(), maxAgeMs: options.cacheMaxAgeMs}))
   await run('audit.log', () => checkAudit(options.auditLog ?? defaultAuditLogPath(env)))
 
   const counts = {pass: 0, warn: 0, fail: 0, skip: 0}

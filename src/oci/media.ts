@@ -38,6 +38,8 @@ export const ANNOTATION = {
   policyDigest: 'dev.aibox.policy.digest',
   /** The incident reference of an emergency change (README "Governance"); in the signed manifest. */
   emergency: 'dev.aibox.policy.emergency',
+  /** The tenant of the policy (informational: the signed metadata.tenant decides; README "Tenants"). */
+  tenant: 'dev.aibox.policy.tenant',
   bundleContent: 'dev.sigstore.bundle.content',
   bundlePredicateType: 'dev.sigstore.bundle.predicateType',
   cosignSignature: 'dev.cosignproject.cosign/signature',

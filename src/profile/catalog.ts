@@ -6,6 +6,7 @@
 import {loadBundle, loadBundleText} from '../bundle/load.js'
 import type {LoadedBundle} from '../bundle/model.js'
 import {PolicyCache} from '../cache/cache.js'
+import {resolveTenant, tenantCacheDir} from '../tenant/tenant.js'
 import {type CacheState, type ProfileState, profileKey} from '../cache/state.js'
 import {expandHome} from '../config/paths.js'
 import {type StartConfig, loadStartConfig} from '../config/start-config.js'
@@ -63,7 +64,8 @@ export async function stackContext(options: CatalogOptions = {}): Promise<StackC
   const env = options.env ?? process.env
   const cwd = options.cwd ?? process.cwd()
   const config = await loadStartConfig({file: options.config, env, cwd})
-  const cache = new PolicyCache(options.cache ? expandHome(options.cache, env, cwd) : config.cache)
+  // The tenant's own cache, as aibox start uses it (README "Tenants": AIBOX_TENANT, then tenant: in aibox.yaml).
+  const cache = new PolicyCache(tenantCacheDir(options.cache ? expandHome(options.cache, env, cwd) : config.cache, resolveTenant({env, config: config.tenant})))
   // As in start/run.ts: a file tier by its path, a reference by its canonical form.
   const refs: ProfileState['refs'] = {}
   for (const t of config.tiers) refs[t.tier] = t.kind === 'file' ? t.path : t.ref

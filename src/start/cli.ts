@@ -31,6 +31,7 @@ export const START_FLAGS = {
   'override-lock': {type: 'boolean', summary: 'with AIBOX_POLICY_LOCK=1, accept a weaker policy than the last loaded (needs --reason; logged; taints runs policy_override)'},
   reason: {type: 'string', helpValue: 'TEXT', summary: 'why you override (recorded in the audit log with who and when)'},
   manifest: {type: 'string', helpValue: 'FILE', summary: 'write a run record (JSON: profile, policy digest, tiers, taint, command, exit status) before the command runs and complete it after (default: AIBOX_RUN_MANIFEST)'},
+  tenant: {type: 'string', helpValue: 'NAME', summary: 'the tenant to run as (default: AIBOX_TENANT, then tenant: in aibox.yaml): its own cache, only its own and tenant-global policies'},
   quiet: {type: 'boolean', char: 'q', summary: 'do not print the per-tier "policy … loaded from …" lines (warnings are still printed)'},
 } as const satisfies Record<string, StartFlagSpec>
 
@@ -46,6 +47,7 @@ export interface StartFlagValues {
   'override-lock'?: boolean
   reason?: string
   manifest?: string
+  tenant?: string
   quiet?: boolean
   json?: boolean
 }
@@ -69,6 +71,7 @@ export function toStartOptions(flags: StartFlagValues): StartOptions {
     ...(flags['override-verification'] ? {overrideVerification: true} : {}),
     ...(flags['override-lock'] ? {overrideLock: true} : {}),
     ...(flags.reason !== undefined ? {reason: flags.reason} : {}),
+    ...(flags.tenant !== undefined ? {tenant: flags.tenant} : {}),
   }
 }
 
@@ -85,6 +88,8 @@ export const processIo: StartIo = {
 /** The human summary printed on stdout when there is no command. */
 export function summaryLines(r: StartResult): string[] {
   const lines = [`effective policy ${r.effective.digest} (${r.version})`, `  file: ${r.effective.file}`]
+  // README "Tenants": the tenant context comes first, where nobody misses it.
+  if (r.tenant !== undefined) lines.unshift(`tenant ${r.tenant}`)
   if (r.effective.output) lines.push(`  written to: ${r.effective.output}`)
   lines.push(`  source: ${r.source}${r.stalenessSeconds > 0 ? `, stale by ${r.stalenessSeconds}s` : ''}`)
   if (r.profile !== undefined) lines.push(`  profile: ${r.profile}`)
@@ -210,6 +215,7 @@ export async function runStart(flags: StartFlagValues, command: string[], io: St
       })
     }
     const outcome = await startPolicy({...toStartOptions(flags), onWarning: (m) => io.stderr(`warning: ${m}\n`)})
+    if (command.length > 0 && outcome.result.tenant !== undefined) io.stderr(`tenant ${outcome.result.tenant}\n`)
     if (!flags.quiet) for (const l of outcome.lines) io.stderr(`${l}\n`)
     const manifest = runRecord(flags, outcome.result, command)
     if (command.length > 0) return await execCommand(command, {...process.env, ...outcome.env, ...manifestEnv(manifest)}, io, finisher(manifest, io))

@@ -40,6 +40,7 @@ import {type StartConfig, type TierSource, formatAge, loadStartConfig, parseDura
 import {AiboxError, EXIT, GovernanceError, InputError, NotFoundError, TransientError, errorMessage} from '../errors.js'
 import {type Reference, parseReference} from '../oci/reference.js'
 import type {RemoteRepositoryOptions} from '../oci/stores/remote.js'
+import {assertTenantPolicy, assertTrustTenant, resolveTenant, tenantCacheDir, tenantOwns} from '../tenant/tenant.js'
 import {writeFileAtomicSync} from '../util/atomic.js'
 import {type ObservedDescriptor, type ProbeResult, probeLayout, probeRegistry} from './probe.js'
 import {type ProfileDecision, applyProfile, decideProfile} from './profile-gate.js'
@@ -197,8 +198,10 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   if (reason && !overriding) throw new InputError('REASON_WITHOUT_OVERRIDE', '--reason is only taken together with --override-verification or --override-lock')
 
   const config = await loadStartConfig({file: opts.config, env, cwd})
+  // README "Tenants": each tenant has its own cache directory, so tenants never share cache state.
+  const tenant = resolveTenant({flag: opts.tenant, env, config: config.tenant})
   const trustSel = selectTrust(opts, config, cwd, env)
-  const cacheDir = opts.cache ? expandHome(opts.cache, env, cwd) : config.cache
+  const cacheDir = tenantCacheDir(opts.cache ? expandHome(opts.cache, env, cwd) : config.cache, tenant)
   let maxStalenessMs = config.maxStalenessMs
   let maxStaleness = config.maxStaleness
   if (opts.maxStaleness !== undefined) {
@@ -228,8 +231,16 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   let heavyMod: Heavy | undefined
   const heavy = async () => (heavyMod ??= await import('./heavy.js'))
   let trustLoaded: LoadedTrust | undefined
-  const trust = async () => (trustLoaded ??= (await heavy()).loadTrust(trustSel, now))
+  const trust = async () => {
+    if (!trustLoaded) {
+      const loaded = (await heavy()).loadTrust(trustSel, now)
+      assertTrustTenant(tenant, loaded.trust)
+      trustLoaded = loaded
+    }
+    return trustLoaded
+  }
   const audit = async (list: AuditEventInput[]) => {
+    if (tenant !== undefined) list = list.map((e) => ({...e, fields: {...e.fields, tenant}}) as AuditEventInput)
     const r = await appendAuditEvents(list, {log: config.audit, env, now: () => now, lockTimeoutMs: LOCK_WAIT_MS})
     for (const w of r.warnings) warn(`audit log: ${w}`)
   }
@@ -293,7 +304,12 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
       const {obs, source} = ctx
       if (obs.kind === 'file') return {kind: 'file', ctx, bytes: obs.bytes, digest: obs.digest}
       const ref = (source as Extract<TierSource, {kind: 'reference'}>).ref
-      const entry = state.entries[ref]
+      let entry: CacheEntry | undefined = state.entries[ref]
+      // Never another tenant's entry (the per-tenant directory already keeps them apart).
+      if (entry && tenant !== undefined && !tenantOwns(tenant, entry.tenant)) {
+        warn(`the cached ${ref} belongs to ${entry.tenant === undefined ? 'no tenant' : `tenant ${entry.tenant}`}, not to ${tenant}: it is not used`)
+        entry = undefined
+      }
       const problem = entry ? entryProblem(entry) : undefined
       if (entry && problem) warn(`the cached ${ref} is damaged (${problem}): it is not used, and is fetched again`)
       const intact = entry !== undefined && problem === undefined
@@ -616,7 +632,8 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
     if (p.kind === 'cached') {
       if (!p.reverify) return loadedOf(p)
       const v = await h.reverifyCached(cache, p.entry, t, trustRef)
-      const entry: CacheEntry = {...p.entry, trust: t.stamp, signers: [...new Set(v.signatures.map((s) => s.signer.keyId))], verifiedAt: now.toISOString()}
+      assertTenantPolicy(tenant, v.tenant, src.ref, 'start')
+      const entry: CacheEntry = {...p.entry, ...(v.tenant !== undefined ? {tenant: v.tenant} : {}), trust: t.stamp, signers: [...new Set(v.signatures.map((s) => s.signer.keyId))], verifiedAt: now.toISOString()}
       return {ctx: p.ctx, kind: 'cached', confirmed: p.confirmed, entry, stack: stackTierOf(entry, p.ctx)}
     }
     let opened: Awaited<ReturnType<Heavy['openSource']>> | undefined
@@ -624,6 +641,8 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
       opened = await h.openSource(src.ref, registry)
       const desc = p.desc ?? (await opened.target.resolve(p.pinned ?? (p.ctx.ref?.tag as string)))
       const verified = await h.verifyAtSource(opened.target, desc, t, trustRef)
+      // Before anything is cached: only the tenant's own (or tenant-global) policies (README "Tenants").
+      assertTenantPolicy(tenant, verified.tenant, src.ref, 'start')
       const change = h.checkVersionChange(p.previous, verified, {trust: t.trust, now, reference: src.ref})
       const rollback = change.kind === 'rollback' ? change.approval : undefined
       await h.fillCache(cache, opened.target, verified)
@@ -698,6 +717,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   if (taint && !overrideUsed && !profileTaintNew) warn(`runs are tainted policy_override: ${taint.override} override by ${taint.actor} at ${taint.since} (${taint.reason}); it lifts when ${lifts}`)
   if (profileTaintNew) warn(`profile '${o.profile}' is weaker than '${profileTaintNew.baselineProfile}': loaded with the approved change (${profileTaintNew.reason}); runs are tainted policy_override until a profile at least as strict as '${profileTaintNew.baselineProfile}' is loaded`)
   const result: StartResult = {
+    ...(tenant !== undefined ? {tenant} : {}),
     config: config.file,
     cache: cache.dir,
     source,
@@ -720,6 +740,7 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   }
   if (taint) childEnv.AIBOX_POLICY_TAINT = taint.taint
   if (o.profile !== undefined) childEnv.AIBOX_POLICY_PROFILE = o.profile
+  if (tenant !== undefined) childEnv.AIBOX_TENANT = tenant
   const lines = tiers.map(humanLine)
   if (o.profile !== undefined) lines.splice(1, 0, `profile ${o.profile}${o.profiles?.length ? ` (${o.profiles.join(' < ')})` : ''}`)
   return {result, env: childEnv, lines}
@@ -768,6 +789,7 @@ function tierResult(l: Loaded, now: Date, staleFrom: string | undefined): StartT
     ...l.stack,
     source,
     ...(l.entry ? {verifiedAt: l.entry.verifiedAt} : {}),
+    ...(l.entry?.tenant !== undefined ? {tenant: l.entry.tenant} : {}),
     ...(checkedAt ? {checkedAt} : {}),
     stalenessSeconds: staleness,
     ...(l.rollback ? {rollback: {from: l.rollback.from, incident: l.rollback.incident, approvals: l.rollback.approvals}} : {}),

@@ -23,6 +23,8 @@ export interface StartOptions {
   overrideLock?: boolean
   /** `--reason TEXT`: why (required with an override). */
   reason?: string
+  /** `--tenant NAME` (over AIBOX_TENANT and the configuration's `tenant:`); README "Tenants". */
+  tenant?: string
   env?: NodeJS.ProcessEnv
   cwd?: string
   /** Clock, for tests. */
@@ -41,6 +43,8 @@ export interface StartTierResult extends StackTier {
   stalenessSeconds: number
   /** Set when this load accepted an older version with a signed incident approval. */
   rollback?: {from: string; incident: string; approvals: string[]}
+  /** The tier's signed metadata.tenant (README "Tenants"). */
+  tenant?: string
 }
 
 export interface StartTaint {
@@ -52,6 +56,8 @@ export interface StartTaint {
 }
 
 export interface StartResult {
+  /** The tenant the sandbox runs as (README "Tenants"); absent when none is configured. */
+  tenant?: string
   /** The configuration file used. */
   config: string
   cache: string

@@ -24,7 +24,7 @@ import {maxAssignment} from './match.js'
 import {compileSchema} from './schema.js'
 
 export const TRUST_POLICY_API_VERSION = 'aibox.dev/v1'
-export const BUILTIN_ROLES = ['org-admin', 'security', 'team-lead', 'project-owner', 'author', 'approver', 'operator'] as const
+export const BUILTIN_ROLES = ['org-admin', 'security', 'team-lead', 'project-owner', 'author', 'approver', 'operator', 'tenant-admin'] as const
 import type {Tier} from '../bundle/model.js'
 export type {Tier}
 
@@ -60,6 +60,8 @@ export interface TrustPolicy {
   scopes: TrustScope[]
   roles: string[]
   metadata?: {name?: string; description?: string}
+  /** The tenant the policy belongs to (README "Tenants"); absent: any. */
+  tenant?: string
   /** Keyless signers (OIDC issuer + certificate subject), principals like keys (identities.ts). */
   identities?: TrustIdentity[]
   /** Trust material of the organisation's own Sigstore, for keyless signatures. */
@@ -154,6 +156,7 @@ interface RawPolicy {
   apiVersion: string
   kind: string
   metadata?: {name?: string; description?: string}
+  tenant?: string
   roles?: string[]
   keys?: Record<string, {publicKey?: string; path?: string; roles: string[]; notBefore?: string; notAfter?: string; description?: string}>
   identities?: Record<string, RawIdentity>
@@ -313,6 +316,7 @@ function buildPolicy(doc: RawPolicy, file: string, y: ParsedDocument, problems: 
     scopes,
     roles,
     ...(doc.metadata ? {metadata: doc.metadata} : {}),
+    ...(doc.tenant !== undefined ? {tenant: doc.tenant} : {}),
     ...(identities.length > 0 ? {identities} : {}),
     ...(keyless ? {keyless} : {}),
   }

@@ -38,6 +38,27 @@ export const SAMPLE_EVENTS: AuditEventInput[] = [
   {event: 'policy.emergency', fields: {ref: 'registry.example.com/policies/org:1.4.1', digest: D2, version: '1.4.1', keyId: 'SHA256:sec-team-key', reason: 'block exfil host', ticket: 'INC-8'}},
 ]
 
+/** The tenant events (README "Tenants"), apart like the profile events below. */
+export const TENANT_SAMPLE_EVENTS: AuditEventInput[] = [
+  {
+    event: 'policy.tenant.cross-read',
+    fields: {
+      ref: 'registry.example.com/policies/beta:stable',
+      digest: D1,
+      version: '1.0.0',
+      reason: 'SEC-42: audit of tenant beta',
+      tenant: 'acme',
+      fromTenant: 'acme',
+      toTenant: 'beta',
+      operation: 'pull',
+      keyId: '0123456789abcdef',
+      key: 'tenant-admin',
+      statement: D2,
+      proof: '{"payloadType":"application/vnd.aibox.tenant-cross-read.v1+json","payload":"e30=","signatures":[{"sig":"AA=="}]}',
+    },
+  },
+]
+
 /** The profile events (README "Profiles"), apart so that logs cycling through SAMPLE_EVENTS keep their shape. */
 export const PROFILE_SAMPLE_EVENTS: AuditEventInput[] = [
   {event: 'policy.profile.set', fields: {ref: 'registry.example.com/policies/org:stable', digest: null, version: null, from: 'audit-strict', profile: 'dev-fast', reason: 'profiling the build', ticket: 'CHG-12', weaker: true, approvers: ['carol'], approvals: [D3]}},

@@ -6,7 +6,7 @@ import {AUDIT_EVENTS, AUDIT_EVENT_NAMES, appendAuditEvents} from '../../../src/a
 import {ROOT} from '../../helpers/cli.js'
 import {tmpdir} from '../../helpers/tmp.js'
 import {schemaAjv} from '../../helpers/schemas.js'
-import {PROFILE_SAMPLE_EVENTS, SAMPLE_EVENTS, readLines, steppingClock} from '../../helpers/audit-fixtures.js'
+import {PROFILE_SAMPLE_EVENTS, SAMPLE_EVENTS, TENANT_SAMPLE_EVENTS, readLines, steppingClock} from '../../helpers/audit-fixtures.js'
 
 const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'audit-entry.schema.json'), 'utf8'))
 
@@ -17,7 +17,7 @@ function validator() {
 describe('schemas/audit-entry.schema.json', () => {
   it('validates every line of a log holding every event kind (and a repair)', async () => {
     const log = path.join(tmpdir(), 'audit.jsonl')
-    await appendAuditEvents([...SAMPLE_EVENTS, ...PROFILE_SAMPLE_EVENTS], {log, now: steppingClock(), actor: 'alice@ws1'})
+    await appendAuditEvents([...SAMPLE_EVENTS, ...PROFILE_SAMPLE_EVENTS, ...TENANT_SAMPLE_EVENTS], {log, now: steppingClock(), actor: 'alice@ws1'})
     fs.appendFileSync(log, '{"seq":')
     await appendAuditEvents([SAMPLE_EVENTS[0]!], {log})
     const validate = validator()

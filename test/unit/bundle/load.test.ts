@@ -83,7 +83,7 @@ describe('load', () => {
       })
       it('reports unknown fields at the key, with a "did you mean"', () => {
         expect(problemsOf('bad/unknown-fields.yaml')).to.deep.equal([
-          'bad/unknown-fields.yaml:8:3 /metadata/owner: unknown key "owner"; allowed here: name, version, tier, description',
+          'bad/unknown-fields.yaml:8:3 /metadata/owner: unknown key "owner"; allowed here: name, version, tier, tenant, description',
           'bad/unknown-fields.yaml:12:5 /policy/filesystem/wokspace_root: unknown key "wokspace_root" (did you mean "workspace_root"?)',
           'bad/unknown-fields.yaml:18:9 /policy/network/allow/0/ratelimit: unknown key "ratelimit" (did you mean "rate_limit"?)',
           'bad/unknown-fields.yaml:21:33 /rules/0/match/arguments: unknown key "arguments"; allowed here: toolName, args',

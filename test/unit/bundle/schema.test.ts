@@ -32,7 +32,7 @@ describe('schema', () => {
         'b.json',
       )
       expect(p.map((x) => `${x.pointer}: ${x.message}`)).to.deep.equal([
-        '/metadata/extra: unknown key "extra"; allowed here: name, version, tier, description',
+        '/metadata/extra: unknown key "extra"; allowed here: name, version, tier, tenant, description',
         '/metadata/version: "1.0" is not valid: expected a semantic version such as 1.4.0 (quote it in YAML)',
         '/rules/0: missing required key "reason"',
         '/defaultVerdict: must be one of "allow", "deny" (got "maybe")',

@@ -79,6 +79,14 @@ describe('config: aibox.yaml', () => {
       const err = expectCodeSync(() => parseConfigText('policy:\n  org: oci:x:stable\nprofile: Audit_Strict\n', 'cfg.yaml'), ValidationError, 'CONFIG_INVALID')
       expect(err.problems.map((p) => `${p.line}:${p.col} ${p.pointer}`)).to.deep.equal(['3:10 /profile'])
     })
+    it('takes a tenant (a DNS label) and refuses an invalid one with its location (README "Tenants")', async () => {
+      const dir = tmpdir()
+      const file = write(dir, 'aibox.yaml', 'policy:\n  org: oci:x:stable\ntenant: acme\n')
+      expect(parseConfigText(fs.readFileSync(file), file).tenant).to.equal('acme')
+      expect((await loadStartConfig({file, env: {HOME: dir}, noMemo: true})).tenant).to.equal('acme')
+      const err = expectCodeSync(() => parseConfigText('policy:\n  org: oci:x:stable\ntenant: Acme_Corp\n', 'cfg.yaml'), ValidationError, 'CONFIG_INVALID')
+      expect(err.problems.map((p) => `${p.line} ${p.pointer}`)).to.include('3 /tenant')
+    })
     it('refuses duplicate keys (strict parser)', () => {
       const err = expectCodeSync(() => parseConfigText('policy:\n  org: oci:x:stable\n  org: oci:y:stable\n', 'cfg.yaml'), ValidationError, 'CONFIG_INVALID')
       expect(err.message).to.match(/duplicate/i)

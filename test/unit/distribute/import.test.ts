@@ -253,6 +253,28 @@ describe('importPolicies', function () {
       await expectRefused(await writeTar(kept), 'SEAL_SIGNATURE_INVALID', /no trusted key|DSSE signature/)
     })
 
+    it('refuses a seal whose recorded tenant is not the signed content\'s, although a trusted key sealed it (README "Tenants")', async () => {
+      const entries = clone()
+      const store = await LayoutTarStore.open(good)
+      let predicate: SealPredicate
+      try {
+        predicate = (await verifySeal(store, await store.resolve(SEAL_TAG), {keys: KEYS()})).predicate
+      } finally {
+        await store.close()
+      }
+      const relabelled = {...predicate, artifacts: predicate.artifacts.map((a) => (a.kind === 'policy' ? {...a, tenant: 'beta'} : a))}
+      const resealed = await packSeal(relabelled, new DeterministicKeySigner(await privateKey('carol')))
+      const index = indexOf(entries)
+      const old = index.manifests.find((m) => m.annotations?.[ANNOTATION.refName] === SEAL_TAG)!
+      const oldManifest = JSON.parse(entry(entries, blobName(old.digest)).data.toString('utf8'))
+      const drop = new Set([blobName(old.digest), blobName(oldManifest.layers[0].digest)])
+      const kept = entries.filter((e) => !drop.has(e.header.name))
+      for (const b of [resealed.blobs[1]!, resealed.manifest]) kept.push({header: {name: blobName(b.desc.digest), type: 'file', mode: 0o644}, data: b.bytes})
+      Object.assign(old, {digest: resealed.manifest.desc.digest, size: resealed.manifest.desc.size})
+      setIndex(kept, index)
+      await expectRefused(await writeTar(kept), 'SEAL_MISMATCH', /the seal says tenant beta, its signed content says \(none\)/)
+    })
+
     it('refuses, even under a genuine seal, a referrer whose subject is not in the archive', async () => {
       const entries = clone()
       const store = await LayoutTarStore.open(good)

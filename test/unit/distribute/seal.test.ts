@@ -33,6 +33,14 @@ describe('seal', () => {
     it('accepts a well-formed predicate', () => {
       expect(parseSealPredicate(predicate(), 'x').artifacts).to.have.length(2)
     })
+    it('accepts the tenant of a policy and refuses one that is not a non-empty string (README "Tenants")', () => {
+      const p = predicate()
+      p.artifacts[0]!.tenant = 'acme'
+      expect(parseSealPredicate(p, 'x').artifacts[0]!.tenant).to.equal('acme')
+      const bad = predicate() as unknown as {artifacts: Array<Record<string, unknown>>}
+      bad.artifacts[0]!.tenant = 42
+      expectCodeSync(() => parseSealPredicate(bad, 'seal X'), VerificationError, 'SEAL_INVALID', /artifacts\[0\]\.tenant is not a non-empty string/)
+    })
     it('lists every problem of a malformed one at once', () => {
       const bad = predicate() as unknown as {exportedAt: string; artifacts: Array<Record<string, unknown>>}
       bad.exportedAt = 'yesterday'

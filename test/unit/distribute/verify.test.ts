@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {expect} from 'chai'
 
-import {canonicalBytes, loadBundle} from '../../../src/bundle/index.js'
+import {canonicalBytes, loadBundle, loadBundleText} from '../../../src/bundle/index.js'
 import {attachSignature, packSigstoreReferrer, verifyPolicyArtifact} from '../../../src/distribute/index.js'
 import {VerificationError} from '../../../src/errors.js'
 import {ANNOTATION, LayoutDirStore, MemoryStore, MT} from '../../../src/oci/index.js'
@@ -118,6 +118,16 @@ describe('verifyPolicyArtifact', function () {
     it('refuses a tier annotation that lies (ANNOTATION_MISMATCH)', async () => {
       const store = await signedForgery({override: {[ANNOTATION.tier]: 'project'}})
       await expectCode(verifyPolicyArtifact(store, 'stable', {keys: [publicKey('alice')]}), VerificationError, 'ANNOTATION_MISMATCH', /dev\.aibox\.policy\.tier is "project" but the signed content says "org"/)
+    })
+    it('refuses a tenant annotation that disagrees with the signed metadata.tenant, or names a tenant the content lacks', async () => {
+      const text = fs.readFileSync(ORG_BASELINE, 'utf8').replace(/^ {2}tier: org$/m, '  tier: org\n  tenant: acme')
+      const content = canonicalBytes(loadBundleText(text, 'acme.yaml').document)
+      const lying = await signedForgery({content, override: {[ANNOTATION.tenant]: 'beta'}})
+      await expectCode(verifyPolicyArtifact(lying, 'stable', {keys: [publicKey('alice')]}), VerificationError, 'ANNOTATION_MISMATCH', /dev\.aibox\.policy\.tenant is "beta" but the signed content says "acme"/)
+      const added = await signedForgery({override: {[ANNOTATION.tenant]: 'acme'}})
+      await expectCode(verifyPolicyArtifact(added, 'stable', {keys: [publicKey('alice')]}), VerificationError, 'ANNOTATION_MISMATCH', /says no tenant/)
+      const honest = await signedForgery({content, override: {[ANNOTATION.tenant]: 'acme'}})
+      expect((await verifyPolicyArtifact(honest, 'stable', {keys: [publicKey('alice')]})).tenant).to.equal('acme')
     })
     it('refuses a version annotation that lies', async () => {
       const store = await signedForgery({override: {[ANNOTATION.version]: '9.9.9'}})

@@ -95,7 +95,7 @@ describe('trust/identities', () => {
           "/identities/both: needs exactly one of 'issuer' (exact) or 'issuerRegExp' (a regular expression the whole issuer must match)",
           "/identities/none: needs exactly one of 'subject' (exact) or 'subjectRegExp' (a regular expression the whole subject must match)",
           '/identities/badre/subjectRegExp: is not a valid regular expression: Invalid regular expression: /^(?:(unclosed)$/: Unterminated group',
-          "/identities/dup/roles/0: unknown role 'wizard'; built-in roles: org-admin, security, team-lead, project-owner, author, approver, operator; declare others under 'roles:'",
+          "/identities/dup/roles/0: unknown role 'wizard'; built-in roles: org-admin, security, team-lead, project-owner, author, approver, operator, tenant-admin; declare others under 'roles:'",
           "/identities/again: names the same issuer and subject as identity 'dup'; an identity may appear once, or distinct-signer thresholds could be met by one signer",
           "/identities/dup: 'dup' is also the name of a key; keys and identities share one namespace",
         ])
