@@ -89,6 +89,27 @@ describe('importPolicies', function () {
   }
 
   const clone = (): RawEntry[] => goodEntries.map((e) => ({header: {...e.header}, data: Buffer.from(e.data)}))
+  /** The predicate of the good archive's seal (verified). */
+  async function goodPredicate(): Promise<SealPredicate> {
+    const store = await LayoutTarStore.open(good)
+    try {
+      return (await verifySeal(store, await store.resolve(SEAL_TAG), {keys: KEYS()})).predicate
+    } finally {
+      await store.close()
+    }
+  }
+  /** Replaces the seal of `entries` by `predicate` sealed with `signer`'s key; index.json is left to the caller to write back. */
+  async function replaceSeal(entries: RawEntry[], predicate: SealPredicate, signer: string): Promise<{kept: RawEntry[]; index: ReturnType<typeof indexOf>}> {
+    const sealed = await packSeal(predicate, new DeterministicKeySigner(await privateKey(signer)))
+    const index = indexOf(entries)
+    const old = index.manifests.find((m) => m.annotations?.[ANNOTATION.refName] === SEAL_TAG)!
+    const oldManifest = JSON.parse(entry(entries, blobName(old.digest)).data.toString('utf8'))
+    const drop = new Set([blobName(old.digest), blobName(oldManifest.layers[0].digest)])
+    const kept = entries.filter((e) => !drop.has(e.header.name))
+    for (const b of [sealed.blobs[1]!, sealed.manifest]) kept.push({header: {name: blobName(b.desc.digest), type: 'file', mode: 0o644}, data: b.bytes})
+    Object.assign(old, {digest: sealed.manifest.desc.digest, size: sealed.manifest.desc.size})
+    return {kept, index}
+  }
 
   describe('when the archive is a genuine sealed export', () => {
     it('copies each policy with its signatures, approvals and legacy .sig into an OCI layout, tags last, and audits the seal', async () => {
@@ -234,69 +255,30 @@ describe('importPolicies', function () {
 
     it('refuses a replaced seal signed by another key', async () => {
       const entries = clone()
-      const store = await LayoutTarStore.open(good)
-      let predicate: SealPredicate
-      try {
-        predicate = (await verifySeal(store, await store.resolve(SEAL_TAG), {keys: KEYS()})).predicate
-      } finally {
-        await store.close()
-      }
-      const forged = await packSeal(predicate, new DeterministicKeySigner(await privateKey('mallory')))
-      const index = indexOf(entries)
-      const old = index.manifests.find((m) => m.annotations?.[ANNOTATION.refName] === SEAL_TAG)!
-      const oldManifest = JSON.parse(entry(entries, blobName(old.digest)).data.toString('utf8'))
-      const drop = new Set([blobName(old.digest), blobName(oldManifest.layers[0].digest)])
-      const kept = entries.filter((e) => !drop.has(e.header.name))
-      for (const b of [forged.blobs[1]!, forged.manifest]) kept.push({header: {name: blobName(b.desc.digest), type: 'file', mode: 0o644}, data: b.bytes})
-      Object.assign(old, {digest: forged.manifest.desc.digest, size: forged.manifest.desc.size})
+      const predicate = await goodPredicate()
+      const {kept, index} = await replaceSeal(entries, predicate, 'mallory')
       setIndex(kept, index)
       await expectRefused(await writeTar(kept), 'SEAL_SIGNATURE_INVALID', /no trusted key|DSSE signature/)
     })
 
     it('refuses a seal whose recorded tenant is not the signed content\'s, although a trusted key sealed it (README "Tenants")', async () => {
       const entries = clone()
-      const store = await LayoutTarStore.open(good)
-      let predicate: SealPredicate
-      try {
-        predicate = (await verifySeal(store, await store.resolve(SEAL_TAG), {keys: KEYS()})).predicate
-      } finally {
-        await store.close()
-      }
+      const predicate = await goodPredicate()
       const relabelled = {...predicate, artifacts: predicate.artifacts.map((a) => (a.kind === 'policy' ? {...a, tenant: 'beta'} : a))}
-      const resealed = await packSeal(relabelled, new DeterministicKeySigner(await privateKey('carol')))
-      const index = indexOf(entries)
-      const old = index.manifests.find((m) => m.annotations?.[ANNOTATION.refName] === SEAL_TAG)!
-      const oldManifest = JSON.parse(entry(entries, blobName(old.digest)).data.toString('utf8'))
-      const drop = new Set([blobName(old.digest), blobName(oldManifest.layers[0].digest)])
-      const kept = entries.filter((e) => !drop.has(e.header.name))
-      for (const b of [resealed.blobs[1]!, resealed.manifest]) kept.push({header: {name: blobName(b.desc.digest), type: 'file', mode: 0o644}, data: b.bytes})
-      Object.assign(old, {digest: resealed.manifest.desc.digest, size: resealed.manifest.desc.size})
+      const {kept, index} = await replaceSeal(entries, relabelled, 'carol')
       setIndex(kept, index)
       await expectRefused(await writeTar(kept), 'SEAL_MISMATCH', /the seal says tenant beta, its signed content says \(none\)/)
     })
 
     it('refuses, even under a genuine seal, a referrer whose subject is not in the archive', async () => {
       const entries = clone()
-      const store = await LayoutTarStore.open(good)
-      let predicate: SealPredicate
-      try {
-        predicate = (await verifySeal(store, await store.resolve(SEAL_TAG), {keys: KEYS()})).predicate
-      } finally {
-        await store.close()
-      }
+      const predicate = await goodPredicate()
       const ghost = {mediaType: MT.ociManifest, digest: `sha256:${'d'.repeat(64)}`, size: 123}
       const stray = artifact(['stray'], {subject: ghost})
       for (const b of [stray.layers[0]!, stray.manifest]) entries.push({header: {name: blobName(b.desc.digest), type: 'file', mode: 0o644}, data: b.data})
       const tag = `sha256-${hex(stray.manifest.desc.digest)}.ref`
       predicate.artifacts.push({digest: stray.manifest.desc.digest, mediaType: MT.ociManifest, size: stray.manifest.desc.size, kind: 'referrer', tags: [tag], subject: ghost.digest})
-      const resealed = await packSeal(predicate, new DeterministicKeySigner(await privateKey('carol')))
-      const index = indexOf(entries)
-      const old = index.manifests.find((m) => m.annotations?.[ANNOTATION.refName] === SEAL_TAG)!
-      const oldManifest = JSON.parse(entry(entries, blobName(old.digest)).data.toString('utf8'))
-      const drop = new Set([blobName(old.digest), blobName(oldManifest.layers[0].digest)])
-      const kept = entries.filter((e) => !drop.has(e.header.name))
-      for (const b of [resealed.blobs[1]!, resealed.manifest]) kept.push({header: {name: blobName(b.desc.digest), type: 'file', mode: 0o644}, data: b.bytes})
-      Object.assign(old, {digest: resealed.manifest.desc.digest, size: resealed.manifest.desc.size})
+      const {kept, index} = await replaceSeal(entries, predicate, 'carol')
       index.manifests.push({...stray.manifest.desc, annotations: {[ANNOTATION.refName]: tag}})
       setIndex(kept, index)
       await expectRefused(await writeTar(kept), 'SEAL_MISMATCH', new RegExp(`referrer ${stray.manifest.desc.digest} refers to ${ghost.digest}, which the seal does not list`))
@@ -311,13 +293,7 @@ describe('importPolicies', function () {
       setIndex(unsealed, {...index, manifests: index.manifests.filter((m) => m !== sealEntry)})
       await expectRefused(await writeTar(unsealed), 'SEAL_MISSING', /has no seal .* it is not a sealed export/)
 
-      const store = await LayoutTarStore.open(good)
-      let predicate: SealPredicate
-      try {
-        predicate = (await verifySeal(store, await store.resolve(SEAL_TAG), {keys: KEYS()})).predicate
-      } finally {
-        await store.close()
-      }
+      const predicate = await goodPredicate()
       const second = await packSeal({...predicate, exporter: 'someone-else'}, new DeterministicKeySigner(await privateKey('carol')))
       const twice = clone()
       for (const b of [second.blobs[1]!, second.manifest]) twice.push({header: {name: blobName(b.desc.digest), type: 'file', mode: 0o644}, data: b.bytes})
