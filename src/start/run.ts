@@ -40,7 +40,7 @@ import {type StartConfig, type TierSource, formatAge, loadStartConfig, parseDura
 import {AiboxError, EXIT, GovernanceError, InputError, NotFoundError, TransientError, errorMessage} from '../errors.js'
 import {type Reference, parseReference} from '../oci/reference.js'
 import type {RemoteRepositoryOptions} from '../oci/stores/remote.js'
-import {assertTenantPolicy, assertTrustTenant, resolveTenant, tenantCacheDir, tenantOwns} from '../tenant/tenant.js'
+import {assertTenantPolicy, assertTrustTenant, noteActiveTenant, resolveTenant, tenantCacheDir, tenantOwns} from '../tenant/tenant.js'
 import {writeFileAtomicSync} from '../util/atomic.js'
 import {type ObservedDescriptor, type ProbeResult, probeLayout, probeRegistry} from './probe.js'
 import {type ProfileDecision, applyProfile, decideProfile} from './profile-gate.js'
@@ -201,7 +201,8 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   // README "Tenants": each tenant has its own cache directory, so tenants never share cache state.
   const tenant = resolveTenant({flag: opts.tenant, env, config: config.tenant})
   const trustSel = selectTrust(opts, config, cwd, env)
-  const cacheDir = tenantCacheDir(opts.cache ? expandHome(opts.cache, env, cwd) : config.cache, tenant)
+  const cacheRoot = opts.cache ? expandHome(opts.cache, env, cwd) : config.cache
+  const cacheDir = tenantCacheDir(cacheRoot, tenant)
   let maxStalenessMs = config.maxStalenessMs
   let maxStaleness = config.maxStaleness
   if (opts.maxStaleness !== undefined) {
@@ -716,6 +717,10 @@ export async function startPolicy(opts: StartOptions = {}): Promise<StartOutcome
   const lifts = taint?.override === 'verification' ? 'the policy verifies again at its source' : taint?.override === 'profile' ? `a profile at least as strict as '${taintNow!.baselineProfile}' is loaded` : 'a policy as strict as before is loaded'
   if (taint && !overrideUsed && !profileTaintNew) warn(`runs are tainted policy_override: ${taint.override} override by ${taint.actor} at ${taint.since} (${taint.reason}); it lifts when ${lifts}`)
   if (profileTaintNew) warn(`profile '${o.profile}' is weaker than '${profileTaintNew.baselineProfile}': loaded with the approved change (${profileTaintNew.reason}); runs are tainted policy_override until a profile at least as strict as '${profileTaintNew.baselineProfile}' is loaded`)
+  if (tenant !== undefined) {
+    const switched = noteActiveTenant(cacheRoot, tenant, o.effective, now)
+    if (switched) warn(`switching tenant: this cache last loaded tenant ${switched.tenant}'s policy (${switched.effective}, at ${switched.loadedAt}); tenant ${tenant}'s active policy differs (${o.effective})`)
+  }
   const result: StartResult = {
     ...(tenant !== undefined ? {tenant} : {}),
     config: config.file,

@@ -7,9 +7,11 @@
  * This module is on the hot path of `aibox start` (node built-ins and errors only); the
  * cross-tenant admin proof, which needs keys and the audit log, is in admin.ts.
  */
+import fs from 'node:fs'
 import path from 'node:path'
 
 import {InputError, VerificationError} from '../errors.js'
+import {writeFileAtomicSync} from '../util/atomic.js'
 
 /** The tenant of shared baselines: accepted by every tenant (seed 002 §4). */
 export const GLOBAL_TENANT = 'tenant-global'
@@ -76,4 +78,40 @@ export function assertTrustTenant(tenant: string | undefined, trust: {file: stri
     details: {trustPolicy: trust.file, trustTenant: trust.tenant, tenant},
     suggestions: [`use tenant ${tenant}'s trust policy, or check --tenant / AIBOX_TENANT / tenant: in aibox.yaml`],
   })
+}
+
+/** The tenant and effective policy the last tenant-scoped `aibox start` under a cache root loaded. */
+export interface ActiveTenant {
+  tenant: string
+  effective: string
+  loadedAt: string
+}
+
+/** `<cache>/tenants/active.json`: which tenant last loaded a policy from this cache root. */
+export const ACTIVE_TENANT_FILE = 'active.json'
+
+/**
+ * Records that `tenant` loaded `effective` under the cache root and returns the tenant it switches
+ * from when that tenant's active policy was another one (seed 002 §4: "switching tenant triggers
+ * warnings when active policy differs"). The file is only rewritten when the tenant or its policy
+ * changes, so a warm start reads one small file and writes nothing. A missing or unreadable file is
+ * no switch, and a failed write only costs the next warning: it never stops a start.
+ */
+export function noteActiveTenant(root: string, tenant: string, effective: string, now: Date): ActiveTenant | undefined {
+  const file = path.join(root, TENANTS_DIR, ACTIVE_TENANT_FILE)
+  let before: ActiveTenant | undefined
+  try {
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ActiveTenant> | null
+    if (raw && typeof raw.tenant === 'string' && typeof raw.effective === 'string' && typeof raw.loadedAt === 'string') before = raw as ActiveTenant
+  } catch {
+    before = undefined
+  }
+  if (before?.tenant === tenant && before.effective === effective) return undefined
+  try {
+    fs.mkdirSync(path.dirname(file), {recursive: true})
+    writeFileAtomicSync(file, `${JSON.stringify({tenant, effective, loadedAt: now.toISOString()})}\n`)
+  } catch {
+    // Best effort: the record only feeds a warning.
+  }
+  return before !== undefined && before.tenant !== tenant && before.effective !== effective ? before : undefined
 }

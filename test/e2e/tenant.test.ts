@@ -198,6 +198,24 @@ scopes:
       expect(fetched.stderr).to.contain('belongs to tenant acme')
     })
 
+    it('warns when a cache root switches tenant and the active policy differs (seed 002 §4), not while one tenant keeps starting', async () => {
+      const root = p('cache-switch')
+      const env = {AIBOX_CACHE: root}
+      const acme = project(layout('acme'), {tenant: 'acme', trust: p('trust-shared.yaml')})
+      // beta's project tightens the org policy, so its effective policy differs from acme's.
+      const beta = project(layout('beta'), {tenant: 'beta', trust: p('trust-shared.yaml')})
+      writeFile(beta, 'project.yaml', 'version: 1\nresources: {cpu: "2"}\n')
+      fs.writeFileSync(path.join(beta, 'aibox.yaml'), fs.readFileSync(path.join(beta, 'aibox.yaml'), 'utf8').replace('policy:\n', 'policy:\n  project: project.yaml\n'))
+      const a = await ok(['start', '--json'], {cwd: acme, env})
+      expect(a.json.warnings.join('\n')).to.not.contain('switching tenant')
+      const again = await ok(['start', '--json'], {cwd: acme, env})
+      expect(again.json.warnings.join('\n')).to.not.contain('switching tenant')
+      const b = await ok(['start'], {cwd: beta, env})
+      expect(b.stderr).to.match(new RegExp(`switching tenant: this cache last loaded tenant acme's policy \\(${a.json.effective.digest}, at [0-9T:.-]+Z\\); tenant beta's active policy differs`))
+      const back = await ok(['start', '--json'], {cwd: acme, env})
+      expect(back.json.warnings.join('\n')).to.contain("last loaded tenant beta's policy")
+    })
+
     it('refuses a trust policy of another tenant (exit 1 TRUST_TENANT_MISMATCH)', async () => {
       const r = await refused(['start'], 1, 'TRUST_TENANT_MISMATCH', {cwd: project(layout('acme'), {tenant: 'acme', trust: p('trust-beta.yaml')}), env: {AIBOX_CACHE: p('cache-trust')}})
       expect(r.stderr).to.contain("tenant beta's")
