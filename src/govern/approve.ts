@@ -13,7 +13,7 @@ import type {OpenOptions} from '../distribute/targets.js'
 import {GovernanceError} from '../errors.js'
 import {ANNOTATION} from '../oci/media.js'
 import type {PrivateKeyInfo} from '../sign/keys.js'
-import {type TrustTarget, keyStatus, scopeApplies, targetFromReference} from '../trust/evaluate.js'
+import {type TrustTarget, roleRefusal, scopeApplies, targetFromReference} from '../trust/evaluate.js'
 import type {Tier, TrustKey, TrustPolicy} from '../trust/policy.js'
 
 export interface GovernedApproveOptions extends OpenOptions {
@@ -50,10 +50,10 @@ export function assertMayApprove(policy: TrustPolicy, keyId: string, role: strin
       suggestions: ['approve with a key listed in the trust policy, or ask its owners to add yours'],
     })
   }
-  const status = keyStatus(key, now)
-  if (!status.ok) throw new GovernanceError('KEY_NOT_VALID', `${status.message}: its approval would count for nothing`)
-  if (!key.roles.includes(role)) {
-    throw new GovernanceError('ROLE_NOT_HELD', `key '${key.name}' (${key.keyId}) does not hold the role '${role}' in '${policy.file}' (its roles: ${key.roles.join(', ')})`, {
+  const refusal = roleRefusal(policy, key, role, now)
+  if (refusal?.code === 'KEY_NOT_VALID') throw new GovernanceError('KEY_NOT_VALID', `${refusal.message}: its approval would count for nothing`)
+  if (refusal) {
+    throw new GovernanceError('ROLE_NOT_HELD', refusal.message, {
       suggestions: [`approve in one of its roles (--role ${key.roles[0]}), or with a key that holds '${role}'`],
     })
   }

@@ -14,7 +14,7 @@ import {GovernanceError, InputError, errorMessage} from '../errors.js'
 import {envelopeToJSON, parseEnvelope, type SerializedEnvelope, signEnvelope, verifyEnvelopeSignature} from '../sign/dsse.js'
 import {readFileBounded} from '../sign/fs.js'
 import type {PrivateKeyInfo} from '../sign/keys.js'
-import {keyStatus} from '../trust/evaluate.js'
+import {roleRefusal} from '../trust/evaluate.js'
 import type {TrustKey, TrustPolicy} from '../trust/policy.js'
 
 export const PROFILE_CHANGE_PAYLOAD_TYPE = 'application/vnd.aibox.profile-change.v1+json'
@@ -142,11 +142,8 @@ function checkOne(file: string, o: VerifyApprovalsOptions, now: Date): VerifiedP
     if (key) break
   }
   if (!key) return {file, code: 'APPROVAL_SIGNATURE_INVALID', message: `its signature does not verify with any key of the trust policy '${o.trust.file}'`}
-  const status = keyStatus(key, now)
-  if (!status.ok) return {file, code: 'KEY_NOT_VALID', message: status.message}
-  if (!key.roles.includes(PROFILE_ADMIN_ROLE)) {
-    return {file, code: 'ROLE_NOT_HELD', message: `key '${key.name}' (${key.keyId}) does not hold the role '${PROFILE_ADMIN_ROLE}' in '${o.trust.file}' (its roles: ${key.roles.join(', ')})`}
-  }
+  const refusal = roleRefusal(o.trust, key, PROFILE_ADMIN_ROLE, now)
+  if (refusal) return {file, ...refusal}
   const p = payloadOf(env.payload)
   if (!p) return {file, code: 'APPROVAL_INVALID', message: 'the signed payload is not a profile-change approval'}
   const mismatch: string[] = []

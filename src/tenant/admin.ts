@@ -17,10 +17,10 @@ import {canonicalBytes} from '../bundle/canonical.js'
 import {type AuditOptions, appendAuditEvents} from '../audit/append.js'
 import {defaultActor} from '../audit/entry.js'
 import {GovernanceError, InputError} from '../errors.js'
-import {envelopeToJSON, signEnvelope, verifyEnvelopeSignature} from '../sign/dsse.js'
+import {envelopeToJSON, parseEnvelope, signEnvelope, verifyEnvelopeSignature} from '../sign/dsse.js'
 import {type PasswordSource, type PrivateKeyInfo, loadPrivateKey} from '../sign/keys.js'
 import {PasswordSession} from '../sign/password.js'
-import {keyStatus} from '../trust/evaluate.js'
+import {roleRefusal} from '../trust/evaluate.js'
 import type {TrustKey, TrustPolicy} from '../trust/policy.js'
 import {GLOBAL_TENANT, TENANT_ADMIN_ROLE, assertTrustTenant} from './tenant.js'
 
@@ -112,18 +112,17 @@ export function signCrossRead(statement: CrossTenantStatement, key: PrivateKeyIn
  * it, be valid at `now`, and hold `tenant-admin`. GovernanceError (exit 5) otherwise.
  */
 export function verifyCrossRead(envelopeJson: string, trust: TrustPolicy, now: Date): TrustKey {
-  const parsed = JSON.parse(envelopeJson) as {payloadType: string; payload: string; signatures: Array<{sig: string}>}
-  const env = {payloadType: parsed.payloadType, payload: Buffer.from(parsed.payload, 'base64'), signatures: parsed.signatures.map((s) => ({sig: Buffer.from(s.sig, 'base64')}))}
+  const env = parseEnvelope(JSON.parse(envelopeJson), 'cross-tenant read statement')
   const key = trust.keys.find((k) => env.signatures.some((s) => verifyEnvelopeSignature(env, s.sig, k)))
   if (!key) {
     throw new GovernanceError('TENANT_ADMIN_KEY_NOT_TRUSTED', `the --tenant-admin-key is not a key of the trust policy '${trust.file}': no cross-tenant read without a tenant-admin key`, {
       suggestions: [`use a key that holds the ${TENANT_ADMIN_ROLE} role in '${trust.file}'`],
     })
   }
-  const status = keyStatus(key, now)
-  if (!status.ok) throw new GovernanceError('TENANT_ADMIN_KEY_NOT_VALID', `${status.message}: it cannot authorise a cross-tenant read`)
-  if (!key.roles.includes(TENANT_ADMIN_ROLE)) {
-    throw new GovernanceError('TENANT_ADMIN_ROLE_NOT_HELD', `key '${key.name}' (${key.keyId}) does not hold the ${TENANT_ADMIN_ROLE} role in '${trust.file}' (its roles: ${key.roles.join(', ')}): cross-tenant reads need an explicit admin scope`, {
+  const refusal = roleRefusal(trust, key, TENANT_ADMIN_ROLE, now)
+  if (refusal?.code === 'KEY_NOT_VALID') throw new GovernanceError('TENANT_ADMIN_KEY_NOT_VALID', `${refusal.message}: it cannot authorise a cross-tenant read`)
+  if (refusal) {
+    throw new GovernanceError('TENANT_ADMIN_ROLE_NOT_HELD', `${refusal.message}: cross-tenant reads need an explicit admin scope`, {
       suggestions: [`ask the owners of '${trust.file}' for a key with the ${TENANT_ADMIN_ROLE} role`],
     })
   }

@@ -210,6 +210,18 @@ export function targetFromReference(ref: string, tier?: Tier): TrustTarget {
   return {...where, ...(tier ? {tier} : {})}
 }
 
+/**
+ * Why `key` of `policy` may not act in `role` at `now` (KEY_NOT_VALID: revoked, expired or not yet
+ * valid; ROLE_NOT_HELD), or undefined when it may: the one check behind approvals, profile-change
+ * approvals and tenant-admin proofs, each wording its own consequence.
+ */
+export function roleRefusal(policy: {file: string}, key: TrustKey, role: string, now: Date): {code: 'KEY_NOT_VALID' | 'ROLE_NOT_HELD'; message: string} | undefined {
+  const status = keyStatus(key, now)
+  if (!status.ok) return {code: 'KEY_NOT_VALID', message: status.message}
+  if (!key.roles.includes(role)) return {code: 'ROLE_NOT_HELD', message: `key '${key.name}' (${key.keyId}) does not hold the role '${role}' in '${policy.file}' (its roles: ${key.roles.join(', ')})`}
+  return undefined
+}
+
 /** Whether a trust key (or identity) may count now, and if not why (with its name, for the message). */
 export function keyStatus(key: TrustPrincipal, now: Date): {ok: true} | {ok: false; reason: RefusedKey['reason']; message: string} {
   const label = principalLabel(key)
