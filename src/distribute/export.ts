@@ -36,9 +36,8 @@ import type {Descriptor, ReadOnlyTarget} from '../oci/target.js'
 import {DeterministicKeySigner} from '../sign/deterministic.js'
 import type {PrivateKeyInfo} from '../sign/keys.js'
 import {COSIGN_SIGN_PREDICATE_TYPE} from '../sign/statement.js'
-import {loadBundleText} from '../bundle/load.js'
-import {MAX_DOCUMENT_BYTES} from '../bundle/parse.js'
 import {fileExistsError} from '../util/atomic.js'
+import {layerTenant} from './inspect.js'
 import {createdFromEnv} from './pack.js'
 import {versionTag} from './push.js'
 import {legacySignatureTag, listPolicyReferrers, rfc3339Seconds} from './referrers.js'
@@ -174,16 +173,6 @@ async function exists(target: {resolve(ref: string, o?: {signal?: AbortSignal}):
   }
 }
 
-/** The metadata.tenant of a policy's canonical layer (unverified here: import verifies it against the signatures and the seal). */
-async function contentTenant(target: ReadOnlyTarget, layer: Descriptor, label: string, signal?: AbortSignal): Promise<string | undefined> {
-  const data = await fetchAll({fetch: (d) => target.fetch(d, {signal})}, layer, MAX_DOCUMENT_BYTES)
-  try {
-    return loadBundleText(data, `${label} (policy layer)`, {format: 'json', accept: ['aibox-bundle']}).tenant
-  } catch (err) {
-    throw new VerificationError('POLICY_CONTENT_INVALID', `the policy layer of ${label} is not a valid aibox bundle: ${errorMessage(err)}`, {suggestions: ['an archive holding it could not be imported anywhere; export a valid policy']})
-  }
-}
-
 /** Exports policies with their referrers and a signed seal into a layout tar (see the module comment). */
 export async function exportPolicies(options: ExportPoliciesOptions): Promise<ExportPoliciesResult> {
   if (options.references.length === 0) throw new InputError('NO_REFERENCES', 'nothing to export: name at least one policy reference')
@@ -210,7 +199,7 @@ export async function exportPolicies(options: ExportPoliciesOptions): Promise<Ex
         const {manifest} = await readPolicyManifest(src.target, desc, signal)
         const a = manifest.annotations ?? {}
         // The tenant from the content (what import verifies and the seal records), not from an annotation.
-        const tenant = await contentTenant(src.target, manifest.layers[0]!, `${src.display}@${desc.digest}`, signal)
+        const tenant = await layerTenant(src.target, manifest.layers[0]!, `${src.display}@${desc.digest}`, signal)
         if (!policies.has(desc.digest)) {
           await options.authorize?.({source: src.display, digest: desc.digest, name: a[ANNOTATION.title] ?? '', version: a[ANNOTATION.version] ?? '', ...(tenant !== undefined ? {tenant} : {})})
         }

@@ -12,7 +12,7 @@
  */
 import {loadBundleText} from '../bundle/load.js'
 import {MAX_DOCUMENT_BYTES} from '../bundle/parse.js'
-import {errorMessage} from '../errors.js'
+import {VerificationError, errorMessage} from '../errors.js'
 import {fetchAll, sha256Digest} from '../oci/content.js'
 import {parseManifest} from '../oci/manifest.js'
 import {ANNOTATION, MT} from '../oci/media.js'
@@ -115,11 +115,26 @@ export async function policyTenantOf(target: ReadOnlyTarget, desc: Descriptor, o
   const m = parsed.kind === 'manifest' ? parsed.manifest : undefined
   const layer = m?.layers[0]
   if (!m || m.artifactType !== MT.policyBundle || layer?.mediaType !== MT.policyBundle) return undefined
-  const data = await fetchAll({fetch: (d) => target.fetch(d, {signal: opts.signal})}, layer, MAX_DOCUMENT_BYTES)
   try {
-    return loadBundleText(data, `${target.location}@${desc.digest} (policy layer)`, {format: 'json', accept: ['aibox-bundle']}).tenant
-  } catch {
-    return undefined // not a valid bundle: nobody can verify or use it, and it claims no tenant
+    return await layerTenant(target, layer, `${target.location}@${desc.digest}`, opts.signal)
+  } catch (err) {
+    // Not a valid bundle: nobody can verify or use it, and it claims no tenant. Fetch errors stand.
+    if (err instanceof VerificationError && err.code === 'POLICY_CONTENT_INVALID') return undefined
+    throw err
+  }
+}
+
+/**
+ * The metadata.tenant of a policy's canonical layer, read (not verified: import and pull verify it
+ * against the signatures); VerificationError POLICY_CONTENT_INVALID when the layer is no valid
+ * aibox bundle.
+ */
+export async function layerTenant(target: ReadOnlyTarget, layer: Descriptor, label: string, signal?: AbortSignal): Promise<string | undefined> {
+  const data = await fetchAll({fetch: (d) => target.fetch(d, {signal})}, layer, MAX_DOCUMENT_BYTES)
+  try {
+    return loadBundleText(data, `${label} (policy layer)`, {format: 'json', accept: ['aibox-bundle']}).tenant
+  } catch (err) {
+    throw new VerificationError('POLICY_CONTENT_INVALID', `the policy layer of ${label} is not a valid aibox bundle: ${errorMessage(err)}`, {suggestions: ['an archive holding it could not be imported anywhere; export a valid policy']})
   }
 }
 
